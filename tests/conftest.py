@@ -1,0 +1,20 @@
+"""Shared test fixtures: where the project's and the shared data live."""
+
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+# ../shared next to the checkout: real benchmark ground truth and tokenizers, read only when present.
+SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    return SHARED

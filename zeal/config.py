@@ -1,0 +1,202 @@
+"""Every setting of the engine as a dataclass, and the named presets.
+
+Presets are data: `get_preset(name)` returns a fresh copy that callers may change freely.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from zeal.errors import ConfigError
+
+# The question prompt of the paper (Sec. 3.3); {label} is the class, {question} a yes/no question.
+PROMPT_TEMPLATE = "This is a frame from a video of {label}. {question} Only answer yes or no."
+
+
+@dataclass(frozen=True)
+class ProposalParams:
+    """Step 5 of the method; defaults are those of the published code.
+
+    top_p: fraction of frames kept as start/end candidates; minmax_eps: margin of the modified
+    min-max; lam: weight of the boundary scores against mean actionness; max_len_frac: longest
+    interval as a fraction of the video; merge_iou: merge intervals overlapping more than this;
+    nms_sigma: Gaussian soft-NMS width; min_score: drop intervals scoring below this;
+    candidate_gap: minimum distance between two kept candidates, in sampled frames.
+    """
+
+    top_p: float = 0.35
+    minmax_eps: float = 0.05
+    lam: float = 0.1
+    max_len_frac: float = 0.95
+    merge_iou: float = 0.9
+    nms_sigma: float = 1.3
+    min_score: float = 0.1
+    candidate_gap: int = 5
+
+    def __post_init__(self) -> None:
+        checks = {
+            "top_p": 0.0 <= self.top_p <= 1.0, "minmax_eps": 0.0 <= self.minmax_eps < 0.5,
+            "lam": 0.0 <= self.lam <= 1.0, "max_len_frac": 0.0 < self.max_len_frac <= 1.0,
+            "merge_iou": 0.0 <= self.merge_iou <= 1.0, "nms_sigma": self.nms_sigma > 0.0,
+            "candidate_gap": self.candidate_gap >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"proposal setting out of range: {', '.join(f'{b}={getattr(self, b)}' for b in bad)}"
+                              " (see ProposalParams for the allowed ranges)")
+
+
+@dataclass
+class VideoConfig:
+    """How frames are taken from the video. fps: samples per second; max_side: longest side in
+    pixels after decode (None keeps the original); backend: "pyav" or "decord"; chunk: frames per chunk."""
+
+    fps: float = 1.0
+    max_side: int | None = 768
+    backend: str = "pyav"
+    chunk: int = 16
+
+
+@dataclass
+class ClipConfig:
+    """open_clip model for class filtering and actionness. pretrained may be a tag or a local file."""
+
+    model: str = "EVA02-L-14"
+    pretrained: str = "merged2b_s4b_b131k"
+    top_k: int = 3
+    n_filter_frames: int = 8
+    batch_size: int = 32
+    device: str = "auto"
+
+
+@dataclass
+class LVLMConfig:
+    """The vision-language model that answers the questions.
+
+    model: a Hugging Face id or local folder, or "openai:MODEL@BASE_URL[,BASE_URL...]" for a server.
+    """
+
+    model: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+    device: str = "auto"
+    dtype: str = "auto"
+    frames_per_batch: int = 4
+    prompt_template: str = PROMPT_TEMPLATE
+    max_in_flight: int = 16
+
+
+@dataclass
+class LLMConfig:
+    """An OpenAI-compatible endpoint that writes the questions. The API key is never stored here:
+    it comes from the environment variable named by api_key_env, or is passed at call time."""
+
+    base_url: str = ""
+    model: str = ""
+    api_key_env: str = "OPENAI_API_KEY"
+    timeout_s: float = 60.0
+    max_retries: int = 3
+
+
+def default_cache_dir() -> str:
+    return os.environ.get("ZEAL_CACHE_DIR", str(Path.home() / ".cache" / "zeal"))
+
+
+@dataclass
+class ZealConfig:
+    """Everything a pipeline needs; `to_dict` is what a Result records as its settings."""
+
+    video: VideoConfig = field(default_factory=VideoConfig)
+    clip: ClipConfig = field(default_factory=ClipConfig)
+    lvlm: LVLMConfig = field(default_factory=LVLMConfig)
+    proposals: ProposalParams = field(default_factory=ProposalParams)
+    llm: LLMConfig = field(default_factory=LLMConfig)
+    cache_dir: str = field(default_factory=default_cache_dir)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ZealConfig":
+        sections = {"video": VideoConfig, "clip": ClipConfig, "lvlm": LVLMConfig,
+                    "proposals": ProposalParams, "llm": LLMConfig}
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key in sections:
+                known = {f.name for f in fields(sections[key])}
+                unknown = set(value) - known
+                if unknown:
+                    raise ConfigError(f"unknown setting(s) {sorted(unknown)} in section {key!r};"
+                                      f" known: {sorted(known)}")
+                kwargs[key] = sections[key](**value)
+            elif key == "cache_dir":
+                kwargs[key] = value
+            else:
+                raise ConfigError(f"unknown config section {key!r}; known: {sorted([*sections, 'cache_dir'])}")
+        return cls(**kwargs)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named starting configuration, with the download size a user should expect."""
+
+    description: str
+    config: ZealConfig
+    approx_size_gb: float
+
+
+_PRESETS: dict[str, Preset] = {
+    "paper": Preset(
+        "The paper's setting: EVA02-E-14-plus CLIP + LLaVA-OneVision 7B (one 24 GB+ GPU).",
+        ZealConfig(clip=ClipConfig("EVA02-E-14-plus", "laion2b_s9b_b144k"),
+                   lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-7b-ov-hf")),
+        approx_size_gb=35.0),
+    "balanced": Preset(
+        "EVA02-L-14 CLIP + LLaVA-OneVision 7B: nearly the paper's quality, a smaller CLIP.",
+        ZealConfig(clip=ClipConfig("EVA02-L-14", "merged2b_s4b_b131k"),
+                   lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-7b-ov-hf")),
+        approx_size_gb=17.0),
+    "light": Preset(
+        "ViT-B-16 CLIP + LLaVA-OneVision 0.5B: runs on a laptop GPU or, slowly, on a CPU.",
+        ZealConfig(clip=ClipConfig("ViT-B-16", "laion2b_s34b_b88k"),
+                   lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", frames_per_batch=8)),
+        approx_size_gb=2.0),
+}
+
+
+def list_presets() -> list[str]:
+    """Names of the built-in presets."""
+    return sorted(_PRESETS)
+
+
+def preset_info(name: str) -> Preset:
+    """The preset's description and size, as a copy."""
+    if name not in _PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of: {', '.join(list_presets())}")
+    return copy.deepcopy(_PRESETS[name])
+
+
+def get_preset(name: str) -> ZealConfig:
+    """A fresh copy of the named preset's configuration."""
+    return preset_info(name).config
+
+
+def with_overrides(config: ZealConfig, **sections: dict[str, Any]) -> ZealConfig:
+    """A copy of config with some fields of some sections replaced, e.g.
+    `with_overrides(cfg, lvlm={"model": "/models/llava"}, video={"fps": 2})`."""
+    out = copy.deepcopy(config)
+    for name, values in sections.items():
+        if name == "cache_dir":
+            out.cache_dir = str(values)
+            continue
+        if not hasattr(out, name):
+            raise ConfigError(f"unknown config section {name!r}")
+        section = getattr(out, name)
+        known = {f.name for f in fields(section)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {name!r}; known: {sorted(known)}")
+        setattr(out, name, replace(section, **values))
+    return out
