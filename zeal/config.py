@@ -200,3 +200,42 @@ def with_overrides(config: ZealConfig, **sections: dict[str, Any]) -> ZealConfig
             raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {name!r}; known: {sorted(known)}")
         setattr(out, name, replace(section, **values))
     return out
+
+
+# Environment variables that point the app and the CLI at models (flags take precedence).
+ENV_SETTINGS = {
+    "ZEAL_PRESET": "preset name (paper, balanced, light)",
+    "ZEAL_LVLM": "LVLM: Hugging Face id, local folder, or openai:MODEL@BASE_URL",
+    "ZEAL_CLIP_MODEL": "open_clip model name, e.g. EVA02-L-14",
+    "ZEAL_CLIP_PRETRAINED": "open_clip pretrained tag or local checkpoint file",
+    "ZEAL_CACHE_DIR": "where per-frame scores are cached",
+}
+
+
+def build_config(preset: str | None = None, lvlm: str | None = None, clip_model: str | None = None,
+                 clip_pretrained: str | None = None, fps: float | None = None,
+                 cache_dir: str | None = None, device: str | None = None) -> ZealConfig:
+    """The configuration the app and the CLI run with: a preset, then the ZEAL_* environment
+    variables, then explicit arguments (flags), each overriding the one before."""
+    env = os.environ
+    config = get_preset(preset or env.get("ZEAL_PRESET", "balanced"))
+    lvlm = lvlm or env.get("ZEAL_LVLM")
+    clip_model = clip_model or env.get("ZEAL_CLIP_MODEL")
+    clip_pretrained = clip_pretrained or env.get("ZEAL_CLIP_PRETRAINED")
+    overrides: dict[str, dict[str, Any]] = {"lvlm": {}, "clip": {}, "video": {}}
+    if lvlm:
+        overrides["lvlm"]["model"] = lvlm
+    if clip_model:
+        overrides["clip"]["model"] = clip_model
+    if clip_pretrained:
+        overrides["clip"]["pretrained"] = clip_pretrained
+    if device:
+        overrides["lvlm"]["device"] = overrides["clip"]["device"] = device
+    if fps is not None:
+        if not fps > 0:
+            raise ConfigError(f"fps must be positive, got {fps}")
+        overrides["video"]["fps"] = float(fps)
+    config = with_overrides(config, **{k: v for k, v in overrides.items() if v})
+    if cache_dir:
+        config.cache_dir = str(cache_dir)
+    return config

@@ -1,0 +1,289 @@
+"""Wiring only: video -> (CLIP filtering) -> per-frame CLIP embeddings and LVLM P(yes) curves
+-> proposals -> Result. Every per-frame series goes through the score cache, so a second run of
+the same video, or a run after one edited question, only computes what is new.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from zeal import video as video_io
+from zeal.cache import ScoreCache, cache_key, model_fingerprint
+from zeal.config import ProposalParams, ZealConfig, get_preset
+from zeal.errors import ConfigError, ZealError
+from zeal.proposals import normalize, propose
+from zeal.queries import ActionQuery, QuerySet, lookup, prompt_text
+from zeal.types import ClassResult, Curves, Interval, Result
+
+ProgressFn = Callable[[str, int, int], None]
+CancelFn = Callable[[], bool]
+
+REMOTE_PREFIX = "openai:"
+# A long run writes its partial curves to the cache this often, so a crash loses at most this much.
+FLUSH_INTERVAL_S = 20.0
+
+
+class Cancelled(ZealError):
+    """The caller asked the run to stop; everything scored so far is in the cache."""
+
+
+@dataclass
+class _Series:
+    """A per-frame array being filled in time order, starting from what the cache already had."""
+
+    key: str
+    parts: list[np.ndarray] = field(default_factory=list)
+    count: int = 0
+    complete: bool = False
+
+    def values(self) -> np.ndarray:
+        return np.concatenate(self.parts) if self.parts else np.zeros(0)
+
+
+class ZealPipeline:
+    """Localize actions in videos. Built from already-built scorers (tests pass tiny models in), or
+    from a configuration with `from_config`, which loads each model on its first use only.
+
+    One pipeline may serve several users at once: models load once, under a lock, and each run keeps
+    its state on the stack.
+    """
+
+    def __init__(self, config: ZealConfig, clip=None, lvlm=None, cache: ScoreCache | None = None):
+        self.config = copy.deepcopy(config)
+        self._clip = clip
+        self._lvlm = lvlm
+        self.cache = cache if cache is not None else ScoreCache(self.config.cache_dir)
+        self._load_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: ZealConfig | str = "balanced") -> "ZealPipeline":
+        """A pipeline whose models load lazily. config: a ZealConfig or a preset name."""
+        return cls(get_preset(config) if isinstance(config, str) else config)
+
+    # --- models, loaded on first use -------------------------------------------------------
+    @property
+    def clip(self):
+        with self._load_lock:
+            if self._clip is None:
+                from zeal.clip_scorer import ClipScorer
+
+                c = self.config.clip
+                self._clip = ClipScorer.from_pretrained(c.model, c.pretrained, device=c.device,
+                                                        batch_size=c.batch_size)
+            return self._clip
+
+    @property
+    def lvlm(self):
+        with self._load_lock:
+            if self._lvlm is None:
+                c = self.config.lvlm
+                if c.model.startswith(REMOTE_PREFIX):
+                    from zeal.remote_scorer import RemoteScorer
+
+                    self._lvlm = RemoteScorer.from_spec(c.model, max_in_flight=c.max_in_flight)
+                else:
+                    from zeal.lvlm_scorer import LVLMScorer
+
+                    self._lvlm = LVLMScorer.from_pretrained(c.model, device=c.device, dtype=c.dtype,
+                                                            frames_per_batch=c.frames_per_batch)
+            return self._lvlm
+
+    def models_loaded(self) -> dict[str, bool]:
+        return {"clip": self._clip is not None, "lvlm": self._lvlm is not None}
+
+    def _clip_id(self) -> str:
+        c = self.config.clip
+        return f"{c.model}/{model_fingerprint(c.pretrained)}"
+
+    def _lvlm_id(self) -> str:
+        model = self.config.lvlm.model
+        if model.startswith(REMOTE_PREFIX):  # the same model answers alike on any of its servers
+            return model.split("@", 1)[0]
+        return model_fingerprint(model)
+
+    # --- public API ------------------------------------------------------------------------
+    def rank_classes(self, video: str, names: Sequence[str]) -> list[tuple[str, float]]:
+        """CLIP's ranking of class names for this video: the mean feature of n_filter_frames frames,
+        spread evenly over the video, against each name; (name, cosine), best first. Cached."""
+        c, v = self.config.clip, self.config.video
+        info = video_io.probe(video)
+        key = cache_key("ranking", video_io.video_hash(video), self._clip_id(), c.n_filter_frames,
+                        v.max_side, list(names))
+        entry = self.cache.get(key)
+        if entry is None:
+            n = max(1, video_io.expected_samples(info, v.fps))
+            idx = np.unique(np.linspace(0, n - 1, min(c.n_filter_frames, n)).round().astype(int))
+            frames = video_io.frames_at(video, idx / v.fps, max_side=v.max_side, backend=v.backend)
+            ranked = self.clip.rank_classes(self.clip.embed_images(list(frames.images)), list(names))
+            sims = dict(ranked)
+            scores = np.array([sims[n] for n in names], dtype=np.float64)
+            self.cache.put(key, scores, np.zeros(len(names)), complete=True)
+        else:
+            scores = entry.values
+        order = np.argsort(-scores, kind="stable")
+        return [(names[i], float(scores[i])) for i in order]
+
+    def run(self, video: str, classes: Sequence[str] | None = None, queries: QuerySet | None = None,
+            known_classes: bool = False, progress: ProgressFn | None = None,
+            cancel: CancelFn | None = None) -> Result:
+        """Localize the given classes in one video.
+
+        classes: names from the built-in library (or a subset of `queries`); queries: the questions
+        to ask (defaults to the library's for `classes`). known_classes: the classes are known to
+        occur, so CLIP filtering is skipped; otherwise only the top-k classes go on.
+        progress(stage, done, total) is called as work advances; cancel() returning True stops
+        the run with `Cancelled` (what was scored is kept in the cache).
+        """
+        report = progress or (lambda stage, done, total: None)
+        queries = _resolve_queries(classes, queries)
+        report("reading video", 0, 1)
+        info = video_io.probe(video)
+        ranking = None
+        if not known_classes and len(queries) > self.config.clip.top_k:
+            report("choosing classes", 0, 1)
+            ranking = self.rank_classes(video, queries.names)
+            queries = queries.subset([name for name, _ in ranking[: self.config.clip.top_k]])
+        texts = {q.name: (self._prompt(q, q.start), self._prompt(q, q.end)) for q in queries}
+        times, p_yes, actionness, stats = self._score(video, info, queries, texts, report, cancel)
+        classes_out = {}
+        for q in queries:
+            start_raw, end_raw = p_yes[texts[q.name][0]], p_yes[texts[q.name][1]]
+            p = self.config.proposals
+            curves = Curves(start_raw, end_raw, actionness[q.name],
+                            normalize(start_raw, p.minmax_eps), normalize(end_raw, p.minmax_eps))
+            classes_out[q.name] = ClassResult(q.name, _query_dict(q), curves,
+                                              _intervals(curves, times, q.name, p))
+        settings = self.config.to_dict()
+        settings.update(known_classes=known_classes, models={"clip": self._clip_id(), "lvlm": self._lvlm_id()},
+                        ranking=ranking, stats=stats)
+        report("done", 1, 1)
+        return Result(info, times, classes_out, settings)
+
+    def repropose(self, result: Result, params: ProposalParams) -> Result:
+        """The same curves with new proposal settings: no model runs. Human-made intervals stay."""
+        out = copy.deepcopy(result)
+        for label, cls in out.classes.items():
+            c = cls.curves
+            c.start_norm, c.end_norm = normalize(c.start_raw, params.minmax_eps), normalize(c.end_raw, params.minmax_eps)
+            human = [i for i in cls.intervals if i.source == "human"]
+            cls.intervals = sorted(human + _intervals(c, out.times_s, label, params), key=lambda i: i.start_s)
+        out.settings = {**out.settings, "proposals": vars(params).copy()}
+        return out
+
+    # --- internals -------------------------------------------------------------------------
+    def _prompt(self, query: ActionQuery, question: str) -> str:
+        return prompt_text(query.name, question, self.config.lvlm.prompt_template)
+
+    def _score(self, video, info, queries, texts, report, cancel):
+        """Per-frame times, P(yes) for every prompt text, and actionness per class: from the cache
+        where present, computed (streaming the video once) where not."""
+        v = self.config.video
+        vhash = video_io.video_hash(video)
+        base = (vhash, v.fps, v.max_side)
+        all_texts = sorted({t for pair in texts.values() for t in pair})
+        text_series = {t: self._open(cache_key("p_yes", self._lvlm_id(), t, *base)) for t in all_texts}
+        act_series = {q.name: self._open(cache_key("actionness", self._clip_id(), q.description, *base))
+                      for q in queries}
+        done = [s for s in (*text_series.values(), *act_series.values()) if s.complete]
+        todo_texts = [t for t in all_texts if not text_series[t].complete]
+        todo_act = [q for q in queries if not act_series[q.name].complete]
+        stats = {"questions_scored": len(todo_texts), "questions_cached": len(all_texts) - len(todo_texts)}
+        if todo_texts or todo_act or not done:
+            emb_series = self._open(cache_key("clip_frames", self._clip_id(), *base)) if todo_act else None
+            times = self._stream(video, info, {t: text_series[t] for t in todo_texts}, emb_series, report, cancel)
+            if emb_series is not None:
+                embs = emb_series.values()
+                for q in todo_act:
+                    series = act_series[q.name]
+                    series.parts, series.count = [self.clip.actionness(embs, q.description)], len(times)
+                    self.cache.put(series.key, series.values(), times, complete=True)
+        else:
+            times = self.cache.get(done[0].key).times_s
+        p_yes = {t: self._checked(s, times) for t, s in text_series.items()}
+        actionness = {name: self._checked(s, times) for name, s in act_series.items()}
+        return times, p_yes, actionness, stats
+
+    def _open(self, key: str) -> _Series:
+        entry = self.cache.get(key)
+        if entry is None:
+            return _Series(key)
+        return _Series(key, [entry.values], len(entry), entry.complete)
+
+    def _checked(self, series: _Series, times: np.ndarray) -> np.ndarray:
+        values = series.values()
+        if len(values) != len(times):  # the cache must describe exactly these frames
+            raise ZealError(f"internal: series {series.key} has {len(values)} values for {len(times)} frames")
+        return values.astype(np.float64)
+
+    def _stream(self, video, info, text_series: dict[str, _Series], emb_series: _Series | None,
+                report: ProgressFn, cancel: CancelFn | None) -> np.ndarray:
+        """Decode the video once, computing every missing frame of every series; returns times [N]."""
+        v = self.config.video
+        total = video_io.expected_samples(info, v.fps)
+        all_series = [*text_series.values(), *([emb_series] if emb_series else [])]
+        times_parts: list[np.ndarray] = []
+        last_flush = time.monotonic()
+
+        def flush(complete: bool) -> None:
+            times = np.concatenate(times_parts) if times_parts else np.zeros(0)
+            for s in all_series:
+                n = min(s.count, len(times))
+                if n:
+                    self.cache.put(s.key, s.values()[:n], times[:n], complete and n == len(times))
+
+        try:
+            for chunk in video_io.sample(video, fps=v.fps, max_side=v.max_side, chunk=v.chunk, backend=v.backend):
+                if cancel is not None and cancel():
+                    raise Cancelled("analysis cancelled; frames scored so far are cached and will be reused")
+                i0, n = int(chunk.indices[0]), len(chunk)
+                times_parts.append(chunk.times_s)
+                if emb_series is not None and emb_series.count < i0 + n:
+                    off = max(0, emb_series.count - i0)
+                    emb_series.parts.append(self.clip.embed_images(list(chunk.images[off:])))
+                    emb_series.count = i0 + n
+                by_offset: dict[int, list[str]] = {}
+                for text, s in text_series.items():
+                    if s.count < i0 + n:
+                        by_offset.setdefault(max(0, s.count - i0), []).append(text)
+                for off, batch in by_offset.items():
+                    scores = self.lvlm.p_yes(list(chunk.images[off:]), batch)
+                    for j, text in enumerate(batch):
+                        text_series[text].parts.append(np.asarray(scores[:, j], dtype=np.float64))
+                        text_series[text].count = i0 + n
+                report("scoring frames", i0 + n, max(total, i0 + n))
+                if time.monotonic() - last_flush > FLUSH_INTERVAL_S:
+                    flush(complete=False)
+                    last_flush = time.monotonic()
+        except BaseException:
+            flush(complete=False)
+            raise
+        flush(complete=True)
+        return np.concatenate(times_parts) if times_parts else np.zeros(0)
+
+
+def _resolve_queries(classes: Sequence[str] | None, queries: QuerySet | None) -> QuerySet:
+    if queries is None and not classes:
+        raise ConfigError("no classes given: pass class names (e.g. classes=['CliffDiving']) or a query set")
+    if queries is None:
+        return lookup(list(classes))
+    if classes:
+        return queries.subset(list(classes))
+    return queries
+
+
+def _query_dict(q: ActionQuery) -> dict[str, str]:
+    return {"start": q.start, "end": q.end, "description": q.description}
+
+
+def _intervals(curves: Curves, times: np.ndarray, label: str, params: ProposalParams) -> list[Interval]:
+    """Proposals of one class, frame indices turned into seconds by the frames' real times."""
+    if len(times) == 0:
+        return []
+    rows = propose(curves.start_raw, curves.end_raw, curves.actionness, params)
+    return [Interval(float(times[int(s)]), float(times[int(e)]), label, float(score)) for s, e, score in rows]
