@@ -1,0 +1,523 @@
+"""Exports: write every format, read it back with the target tool's own rules, compare.
+
+Label Studio and VIA have no Python reader, so the readers here follow their documented shapes
+(Label Studio: 1-based inclusive frame ranges at <Video frameRate>; VIA 3: every metadata vid in
+view, every av key an attribute, option ids existing). ELAN files are parsed with pympi-ling.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zeal.errors import ExportError
+from zeal.export import (FORMAT_SUFFIXES, FORMATS, PREDICTION_COLUMNS, TABLE_COLUMNS, export,
+                         intervals_table, ls_frames_to_seconds, predictions_rows, read_intervals,
+                         safe_stem, seconds_to_ls_frames, write_predictions_csv)
+from zeal.types import ClassResult, Curves, Interval, Result, VideoInfo
+
+FPS_CASES = (25.0, 29.97)
+WEIRD = 'a<&">\'b'  # every XML special character
+UNICODE = "Schnitt ü 切る"
+
+
+def _curves(n: int = 4) -> Curves:
+    z = np.zeros(n)
+    return Curves(z, z, z, z, z)
+
+
+def make_result(fps: float = 25.0, path: str = "/videos/case 01.mp4",
+                intervals: list[Interval] | None = None, labels: list[str] | None = None) -> Result:
+    """A hand-built result: two classes, off-grid times, one rejected and one human interval."""
+    if intervals is None:
+        intervals = [
+            Interval(1.013, 3.4871, "Incision", 0.83),
+            Interval(7.25, 9.9, "Incision", 0.41, accepted=False),
+            Interval(2.2, 2.95, "Suturing", 0.66),
+            Interval(12.02, 15.51, "Suturing", 1.0, source="human"),
+        ]
+    labels = labels if labels is not None else list(dict.fromkeys(i.label for i in intervals))
+    classes = {lab: ClassResult(lab, {"start": "s?", "end": "e?", "description": "d"}, _curves(),
+                                [i for i in intervals if i.label == lab]) for lab in labels}
+    video = VideoInfo(path=path, duration_s=20.0, n_frames=round(20 * fps), fps=fps, width=64, height=48)
+    return Result(video=video, times_s=np.arange(20.0), classes=classes)
+
+
+def expected(result: Result, only_accepted: bool = True) -> list[Interval]:
+    return [i for i in result.intervals if i.accepted or not only_accepted]
+
+
+def assert_close(got: list[tuple[str, float, float]], want: list[Interval], tol: float) -> None:
+    """Same (label, start, end) multiset, boundaries within tol seconds."""
+    got = sorted(got, key=lambda g: (g[1], g[2], g[0]))
+    want = sorted(want, key=lambda w: (w.start_s, w.end_s, w.label))
+    assert [g[0] for g in got] == [w.label for w in want]
+    for (_, s, e), w in zip(got, want):
+        assert abs(s - w.start_s) <= tol, (s, w)
+        assert abs(e - w.end_s) <= tol, (e, w)
+
+
+# --- readers following each target's own rules ---------------------------------------------
+
+
+def read_labelstudio(tasks_path: Path, config_path: Path) -> tuple[float, list[str], list[tuple]]:
+    """Check the task against its config as Label Studio would; return fps, labels, regions."""
+    view = ET.parse(config_path).getroot()
+    assert view.tag == "View"
+    video = view.find("Video")
+    timeline = view.find("TimelineLabels")
+    assert video is not None and timeline is not None
+    assert video.get("value") == "$video" and timeline.get("toName") == video.get("name")
+    fps = float(video.get("frameRate"))
+    labels = [lab.get("value") for lab in timeline.findall("Label")]
+    assert len(labels) == len(set(labels))
+    tasks = json.loads(tasks_path.read_text(encoding="utf-8"))
+    assert isinstance(tasks, list) and len(tasks) == 1
+    task = tasks[0]
+    assert isinstance(task["data"]["video"], str)
+    (pred,) = task["predictions"]
+    assert pred["model_version"].startswith("zeal-")
+    regions = []
+    ids = set()
+    for r in pred["result"]:
+        assert r["type"] == "timelinelabels"
+        assert r["from_name"] == timeline.get("name") and r["to_name"] == video.get("name")
+        assert r["id"] not in ids
+        ids.add(r["id"])
+        (label,) = r["value"]["timelinelabels"]
+        assert label in labels
+        (rng,) = r["value"]["ranges"]
+        assert isinstance(rng["start"], int) and isinstance(rng["end"], int)
+        assert 1 <= rng["start"] <= rng["end"]  # 1-based, inclusive end
+        assert 0.0 <= r["score"] <= 1.0
+        s, e = ls_frames_to_seconds(rng["start"], rng["end"], fps)
+        regions.append((label, s, e, r["score"]))
+    if regions:
+        assert pred["score"] == pytest.approx(np.mean([r[3] for r in regions]))
+    return fps, labels, regions
+
+
+def read_via(path: Path) -> tuple[list[str], list[tuple[str, float, float, float]]]:
+    """A small VIA 3 project reader applying VIA's own consistency rules."""
+    p = json.loads(path.read_text(encoding="utf-8"))
+    assert set(p) >= {"project", "config", "attribute", "file", "view", "metadata"}
+    assert p["project"]["data_format_version"].startswith("3.")
+    assert all(vid in p["view"] for vid in p["project"]["vid_list"])
+    for vid, view in p["view"].items():
+        assert all(str(fid) in p["file"] for fid in view["fid_list"])
+    for fid, f in p["file"].items():
+        assert str(f["fid"]) == fid and f["type"] == 4 and f["loc"] in (1, 2, 3, 4)
+    attrs = p["attribute"]
+    by_name = {a["aname"]: aid for aid, a in attrs.items()}
+    action, score = attrs[by_name["action"]], attrs[by_name["score"]]
+    assert action["type"] == 4 and score["type"] == 1
+    labels = list(action["options"].values())
+    out = []
+    for mid, m in p["metadata"].items():
+        assert m["vid"] in p["view"] and mid.startswith(m["vid"] + "_")
+        assert m["xy"] == [] and len(m["z"]) == 2 and m["z"][0] <= m["z"][1]
+        for aid, value in m["av"].items():
+            assert aid in attrs
+            if attrs[aid]["type"] == 4:
+                assert value in attrs[aid]["options"]
+        out.append((action["options"][m["av"][by_name["action"]]], m["z"][0], m["z"][1],
+                    float(m["av"][by_name["score"]])))
+    return labels, out
+
+
+_VTT_TIME = r"(?:(\d{2,}):)?(\d{2}):(\d{2})\.(\d{3})"
+_VTT_TIMING = re.compile(rf"^{_VTT_TIME}[ \t]+-->[ \t]+{_VTT_TIME}(?:[ \t].*)?$")
+
+
+def _vtt_seconds(h, m, s, ms) -> float:
+    assert int(m) < 60 and int(s) < 60
+    return int(h or 0) * 3600 + int(m) * 60 + int(s) + int(ms) / 1000
+
+
+def read_webvtt(path: Path) -> list[tuple[str, float, float]]:
+    """WebVTT cues as a player parses them: header, blank-line separated blocks, timing line."""
+    text = path.read_text(encoding="utf-8")
+    assert "\r" not in text
+    blocks = text.split("\n\n")
+    assert re.match(r"^WEBVTT(?:[ \t].*)?$", blocks[0].split("\n")[0])
+    cues = []
+    for block in blocks[1:]:
+        lines = [ln for ln in block.split("\n") if ln != ""]
+        if not lines:
+            continue
+        if "-->" not in lines[0]:
+            lines = lines[1:]  # cue identifier
+        m = _VTT_TIMING.match(lines[0])
+        assert m, lines[0]
+        start, end = _vtt_seconds(*m.groups()[:4]), _vtt_seconds(*m.groups()[4:])
+        assert end > start
+        payload = "\n".join(lines[1:])
+        assert "-->" not in payload and "<" not in payload
+        payload = payload.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+        cues.append((payload, start, end))
+    starts = [c[1] for c in cues]
+    assert starts == sorted(starts)  # WebVTT requires cues in start order
+    return cues
+
+
+def read_elan(path: Path) -> dict[str, list[tuple]]:
+    from pympi.Elan import Eaf
+
+    eaf = Eaf(str(path))
+    assert eaf.adocument["FORMAT"] == "3.0"
+    out = {}
+    for tier, (_, _, attrs, _) in eaf.tiers.items():
+        if "PARENT_REF" in attrs:
+            out[tier] = eaf.get_ref_annotation_data_for_tier(tier)
+        else:
+            out[tier] = eaf.get_annotation_data_for_tier(tier)
+    return out
+
+
+# --- round trips, one per format --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", FPS_CASES)
+@pytest.mark.parametrize("only_accepted", [True, False])
+def test_labelstudio_round_trip(tmp_path, fps, only_accepted):
+    r = make_result(fps)
+    paths = export(r, "labelstudio", tmp_path, only_accepted=only_accepted)
+    assert [p.name for p in paths] == ["case 01.labelstudio.json", "case 01.labelstudio.xml"]
+    got_fps, labels, regions = read_labelstudio(*paths)
+    assert got_fps == fps  # the real fps, every digit
+    assert labels == ["Incision", "Suturing"]
+    want = expected(r, only_accepted)
+    assert len(regions) == len(want) == (3 if only_accepted else 4)
+    assert_close([g[:3] for g in regions], want, tol=0.5 / fps + 1e-9)
+    assert sorted(g[3] for g in regions) == sorted(w.score for w in want)
+
+
+@pytest.mark.parametrize("fps", FPS_CASES)
+def test_elan_round_trip(tmp_path, fps):
+    r = make_result(fps)
+    (path,) = export(r, "elan", tmp_path)
+    assert path.name == "case 01.eaf"
+    tiers = read_elan(path)
+    assert set(tiers) == {"Incision", "Incision score", "Suturing", "Suturing score"}
+    got = [(value, s / 1000, e / 1000) for name in ("Incision", "Suturing") for s, e, value in tiers[name]]
+    assert_close(got, expected(r), tol=0.0005 + 1e-9)  # within 1 ms (and far within half a frame)
+    assert all(isinstance(s, int) for name in tiers for s, *_ in tiers[name])
+    # Score tiers hang off the class annotations, one to one, human ones marked.
+    scores = sorted((s, value) for s, e, value, parent in tiers["Suturing score"])
+    assert scores == [(2200, "0.660"), (12020, "1.000 (human)")]
+    assert [v for *_, v, _ in tiers["Incision score"]] == ["0.830"]
+    # TIME_ORDER is chronological and every annotation has its own two slots.
+    slots = ET.parse(path).getroot().find("TIME_ORDER").findall("TIME_SLOT")
+    values = [int(t.get("TIME_VALUE")) for t in slots]
+    assert values == sorted(values) and len(values) == 2 * len(expected(r))
+
+
+def test_elan_media_descriptor(tmp_path):
+    video = tmp_path / "videos" / "clip é.mp4"
+    r = make_result(path=str(video))
+    (path,) = export(r, "elan", tmp_path / "out")
+    from pympi.Elan import Eaf
+
+    (desc,) = Eaf(str(path)).media_descriptors
+    assert desc["MIME_TYPE"] == "video/mp4"
+    assert desc["MEDIA_URL"] == video.as_uri()
+    assert desc["RELATIVE_MEDIA_URL"] == "../videos/clip%20%C3%A9.mp4"
+
+
+@pytest.mark.parametrize("fps", FPS_CASES)
+def test_via_round_trip(tmp_path, fps):
+    r = make_result(fps)
+    (path,) = export(r, "via", tmp_path)
+    assert path.name == "case 01.via.json"
+    labels, segs = read_via(path)
+    assert labels == ["Incision", "Suturing"]
+    assert_close([s[:3] for s in segs], expected(r), tol=0.0005 + 1e-9)
+    project = json.loads(path.read_text())
+    assert project["file"]["1"]["fname"] == "case 01.mp4" and project["file"]["1"]["loc"] == 1
+    assert sorted(s[3] for s in segs) == [0.66, 0.83, 1.0]
+
+
+def test_via_with_url_media(tmp_path):
+    url = "https://example.org/v/case01.mp4"
+    (path,) = export(make_result(), "via", tmp_path, media_url=url)
+    f = json.loads(path.read_text())["file"]["1"]
+    assert (f["loc"], f["src"], f["fname"]) == (2, url, url)
+
+
+@pytest.mark.parametrize("fps", FPS_CASES)
+def test_webvtt_round_trip(tmp_path, fps):
+    r = make_result(fps)
+    (path,) = export(r, "webvtt", tmp_path)
+    assert path.name == "case 01.vtt"
+    cues = read_webvtt(path)
+    want = expected(r)
+    assert [c[0] for c in cues] == [f"{w.label} (score {w.score:.2f})" for w in want]
+    got = [(c[0].split(" (score")[0], c[1], c[2]) for c in cues]
+    assert_close(got, want, tol=0.0005 + 1e-9)
+
+
+@pytest.mark.parametrize("fps", FPS_CASES)
+def test_activitynet_round_trip(tmp_path, fps):
+    r = make_result(fps)
+    (path,) = export(r, "activitynet", tmp_path, video_id="video_test_0000004")
+    assert path.name == "video_test_0000004.activitynet.json"
+    data = json.loads(path.read_text())
+    assert data["version"] == "VERSION 1.3" and data["external_data"] == {}
+    (dets,) = data["results"].values()
+    assert list(data["results"]) == ["video_test_0000004"]
+    assert_close([(d["label"], *d["segment"]) for d in dets], expected(r), tol=1e-6)
+    assert sorted(d["score"] for d in dets) == [0.66, 0.83, 1.0]
+
+
+@pytest.mark.parametrize("fps", FPS_CASES)
+def test_csv_and_json_round_trip(tmp_path, fps):
+    r = make_result(fps)
+    (csv_path,) = export(r, "csv", tmp_path)
+    (json_path,) = export(r, "json", tmp_path)
+    with open(csv_path, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == TABLE_COLUMNS
+    assert [float(x["start_s"]) for x in rows] == sorted(float(x["start_s"]) for x in rows)
+    assert {x["video"] for x in rows} == {"case 01"} and {float(x["fps"]) for x in rows} == {fps}
+    assert [x["source"] for x in rows] == ["model", "model", "human"]  # the rejected one left out
+    data = json.loads(json_path.read_text())
+    assert data["video"] == r.video.to_dict()
+    assert [x["class"] for x in data["intervals"]] == [x["class"] for x in rows]
+    for path in (csv_path, json_path):
+        back = read_intervals(path)
+        assert_close([(i.label, i.start_s, i.end_s) for i in back], expected(r), tol=1e-6)
+        assert [(i.score, i.source, i.accepted) for i in back] == \
+               [(i.score, i.source, i.accepted) for i in expected(r)]
+
+
+def test_rejected_only_with_only_accepted_false(tmp_path):
+    r = make_result()
+    for fmt in ("csv", "json"):
+        (path,) = export(r, fmt, tmp_path / fmt, only_accepted=False)
+        back = read_intervals(path)
+        assert [i.accepted for i in back] == [True, True, False, True]
+        assert next(i for i in back if not i.accepted).start_s == 7.25
+    (vtt,) = export(r, "webvtt", tmp_path / "all", only_accepted=False)
+    assert len(read_webvtt(vtt)) == 4
+    (vtt,) = export(r, "webvtt", tmp_path / "acc")
+    assert all(c[1] != 7.25 for c in read_webvtt(vtt))
+
+
+def test_every_format_registered_writes_its_suffixes(tmp_path):
+    assert set(FORMATS) == {"csv", "json", "labelstudio", "elan", "via", "webvtt", "activitynet"}
+    r = make_result()
+    for fmt in FORMATS:
+        out = tmp_path / fmt
+        paths = export(r, fmt, out)
+        assert [p.name for p in paths] == [f"case 01{s}" for s in FORMAT_SUFFIXES[fmt]]
+        # Atomic writes leave no temporary file behind.
+        assert sorted(os.listdir(out)) == sorted(p.name for p in paths)
+
+
+# --- Label Studio frame arithmetic ------------------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(fps=st.sampled_from([23.976, 24.0, 25.0, 29.97, 30000 / 1001, 50.0, 59.94, 120.0]),
+       t0=st.floats(0.0, 4 * 3600.0), length=st.floats(0.0, 600.0))
+def test_labelstudio_frames_within_half_a_frame(fps, t0, length):
+    t1 = t0 + max(length, 1.0 / fps)  # intervals at least one frame long
+    start, end = seconds_to_ls_frames(t0, t1, fps)
+    assert 1 <= start <= end
+    s, e = ls_frames_to_seconds(start, end, fps)
+    half = 0.5 / fps
+    assert abs(s - t0) <= half * (1 + 1e-9) + 1e-9
+    assert abs(e - t1) <= half * (1 + 1e-9) + 1e-9
+
+
+def test_labelstudio_frames_examples():
+    # Frame n covers [(n-1)/fps, n/fps): 1 s to 2 s at 25 fps is frames 26..50.
+    assert seconds_to_ls_frames(1.0, 2.0, 25.0) == (26, 50)
+    assert seconds_to_ls_frames(0.0, 0.04, 25.0) == (1, 1)
+    # floor/ceil would give (1, 2) for 0.039..0.041 and put the start nearly a frame early.
+    assert seconds_to_ls_frames(0.039, 0.081, 25.0) == (2, 2)
+    # A sub-frame interval becomes exactly one frame.
+    assert seconds_to_ls_frames(3.0, 3.001, 25.0) == (76, 76)
+
+
+# --- names, escaping, unicode, empty, errors --------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["../../x", "..", "a/b\nc", "..\\..\\evil", "/etc/passwd", "", " . "])
+def test_file_names_stay_inside_out_dir(tmp_path, name):
+    out = tmp_path / "out"
+    r = make_result(path=f"/videos/{name}.mp4")
+    for fmt in FORMATS:
+        for p in export(r, fmt, out, video_id=name or None):
+            assert p.parent == out and p.resolve().parent == out.resolve()
+            assert "\n" not in p.name and "/" not in p.name and not p.name.startswith(".")
+    assert sorted(q.name for q in tmp_path.iterdir()) == ["out"]  # nothing written outside
+
+
+def test_video_id_is_kept_inside_files(tmp_path):
+    r = make_result()
+    (path,) = export(r, "activitynet", tmp_path, video_id="../../x")
+    assert path.name == "_.._x.activitynet.json"
+    assert list(json.loads(path.read_text())["results"]) == ["../../x"]
+
+
+def test_safe_stem_rules():
+    assert safe_stem("../../x") == "_.._x"
+    assert safe_stem("..") == "video" and safe_stem("") == "video"
+    assert safe_stem("CON") == "_CON" and safe_stem("nul.tar") == "_nul.tar"
+    assert safe_stem("clip é 切る") == "clip é 切る"
+    assert safe_stem('a:b*c?"d<e>f|g') == "a_b_c__d_e_f_g"
+    long = safe_stem("é" * 500)
+    assert len(long.encode("utf-8")) <= 150 and set(long) == {"é"}
+
+
+def test_xml_escaping_of_class_names(tmp_path):
+    names = [WEIRD, 'say "hi"', "it's", "fish &amp; chips"]
+    intervals = [Interval(1.0 + k, 2.0 + k, n, 0.5) for k, n in enumerate(names)]
+    r = make_result(intervals=intervals)
+    config = export(r, "labelstudio", tmp_path)[1]
+    view = ET.parse(config).getroot()  # well-formed XML
+    assert [e.get("value") for e in view.iter("Label")] == names
+    _, _, regions = read_labelstudio(*export(r, "labelstudio", tmp_path))
+    assert sorted(g[0] for g in regions) == sorted(names)
+    tiers = read_elan(export(r, "elan", tmp_path)[0])
+    for n in names:
+        assert [v for *_, v in tiers[n]] == [n]
+        assert n + " score" in tiers
+    labels, _ = read_via(export(r, "via", tmp_path)[0])
+    assert labels == names
+    cues = read_webvtt(export(r, "webvtt", tmp_path)[0])
+    assert [c[0] for c in cues] == [f"{n} (score 0.50)" for n in names]
+
+
+def test_newline_in_class_name(tmp_path):
+    r = make_result(intervals=[Interval(1.0, 2.0, "open\nvalve", 0.7)])
+    (vtt,) = export(r, "webvtt", tmp_path)
+    assert [c[0] for c in read_webvtt(vtt)] == ["open valve (score 0.70)"]
+    tiers = read_elan(export(r, "elan", tmp_path)[0])
+    assert [v for *_, v in tiers["open\nvalve"]] == ["open\nvalve"]
+    assert read_intervals(export(r, "csv", tmp_path)[0])[0].label == "open\nvalve"
+
+
+def test_unicode_class_names(tmp_path):
+    intervals = [Interval(0.5, 1.5, UNICODE, 0.9), Interval(2.0, 4.0, "Naht", 0.2)]
+    r = make_result(intervals=intervals, path="/v/Video ö.mp4")
+    for fmt in FORMATS:
+        export(r, fmt, tmp_path)
+    assert (tmp_path / "Video ö.eaf").exists()
+    assert UNICODE in read_elan(tmp_path / "Video ö.eaf")
+    assert read_via(tmp_path / "Video ö.via.json")[0] == [UNICODE, "Naht"]
+    assert read_webvtt(tmp_path / "Video ö.vtt")[0][0] == f"{UNICODE} (score 0.90)"
+    assert [i.label for i in read_intervals(tmp_path / "Video ö.csv")] == [UNICODE, "Naht"]
+    assert [i.label for i in read_intervals(tmp_path / "Video ö.json")] == [UNICODE, "Naht"]
+    assert json.loads((tmp_path / "Video ö.activitynet.json").read_text())["results"]["Video ö"][0][
+        "label"] == UNICODE
+    assert read_labelstudio(tmp_path / "Video ö.labelstudio.json",
+                            tmp_path / "Video ö.labelstudio.xml")[1] == [UNICODE, "Naht"]
+
+
+@pytest.mark.parametrize("labels", [[], ["Incision"]])
+def test_empty_result_gives_valid_empty_files(tmp_path, labels):
+    r = make_result(intervals=[], labels=labels)
+    for fmt in FORMATS:
+        export(r, fmt, tmp_path)
+    base = tmp_path / "case 01"
+    assert read_intervals(base.with_suffix(".csv")) == []
+    assert read_intervals(base.with_suffix(".json")) == []
+    _, got_labels, regions = read_labelstudio(Path(f"{base}.labelstudio.json"), Path(f"{base}.labelstudio.xml"))
+    assert got_labels == labels and regions == []
+    tiers = read_elan(base.with_suffix(".eaf"))
+    assert all(v == [] for v in tiers.values()) and len(tiers) == 2 * len(labels)
+    assert read_via(Path(f"{base}.via.json")) == (labels, [])
+    assert read_webvtt(base.with_suffix(".vtt")) == []
+    assert json.loads(Path(f"{base}.activitynet.json").read_text())["results"] == {"case 01": []}
+
+
+def test_unknown_format_lists_valid_names(tmp_path):
+    with pytest.raises(ExportError, match="unknown export format 'srt'.*csv, json, labelstudio, elan, "
+                                          "via, webvtt, activitynet"):
+        export(make_result(), "srt", tmp_path)
+    assert export(make_result(), " CSV ", tmp_path)[0].name == "case 01.csv"
+
+
+def test_bad_inputs_raise_export_error(tmp_path):
+    bad = make_result(intervals=[Interval(1.0, 2.0, "A", float("nan"))])
+    with pytest.raises(ExportError, match="not a number"):
+        export(bad, "json", tmp_path)
+    backwards = make_result(intervals=[Interval(3.0, 2.0, "A", 0.5)])
+    with pytest.raises(ExportError, match="start <= end"):
+        export(backwards, "csv", tmp_path)
+    no_fps = make_result(fps=0.0)
+    with pytest.raises(ExportError, match="fps"):
+        export(no_fps, "labelstudio", tmp_path)
+    a_file = tmp_path / "file.txt"
+    a_file.write_text("x")
+    with pytest.raises(ExportError, match="is a file"):
+        export(make_result(), "csv", a_file)
+    assert not list(tmp_path.glob("case*"))  # nothing half-written
+
+
+def test_read_intervals_rejects_bad_files(tmp_path):
+    p = tmp_path / "a.csv"
+    p.write_text("class,start_s,end_s\nA,1,2\n")
+    with pytest.raises(ExportError, match="row 1: missing score"):
+        read_intervals(p)
+    p.write_text("class,start_s,end_s,score\nA,1,x,0.5\n")
+    with pytest.raises(ExportError, match="must be numbers"):
+        read_intervals(p)
+    p.write_text("class,start_s,end_s,score,source\nA,1,2,0.5,robot\n")
+    with pytest.raises(ExportError, match="source 'robot'"):
+        read_intervals(p)
+    j = tmp_path / "a.json"
+    j.write_text("{not json")
+    with pytest.raises(ExportError, match="not valid JSON"):
+        read_intervals(j)
+    with pytest.raises(ExportError, match="only .csv and .json"):
+        read_intervals(tmp_path / "a.txt")
+    with pytest.raises(ExportError, match="cannot read"):
+        read_intervals(tmp_path / "missing.csv")
+
+
+def test_intervals_table_for_the_ui():
+    r = make_result(29.97)
+    rows = intervals_table(r)
+    assert [tuple(row) for row in rows] == [TABLE_COLUMNS] * 4
+    assert [row["accepted"] for row in rows] == [True, True, False, True]
+    assert len(intervals_table(r, only_accepted=True)) == 3
+    assert {row["fps"] for row in rows} == {29.97}
+
+
+def test_predictions_csv_shape(tmp_path):
+    r = make_result()
+    rows = predictions_rows(r, "video_test_0000004") + predictions_rows(make_result(path="/x/other.mp4"))
+    path = write_predictions_csv(rows, tmp_path / "sub" / "predictions.csv")
+    with open(path, newline="", encoding="utf-8") as fh:
+        back = list(csv.DictReader(fh))
+    assert tuple(back[0]) == PREDICTION_COLUMNS
+    assert len(back) == 6  # 3 accepted per video, the rejected one left out
+    assert {b["video-id"] for b in back} == {"video_test_0000004", "other"}
+    first = back[0]
+    assert (first["label"], float(first["t-start"]), float(first["t-end"]), float(first["score"])) == \
+           ("Incision", 1.013, 3.4871, 0.83)
+    assert all(math.isfinite(float(b["score"])) for b in back)
+
+
+def test_zero_length_interval_is_widened_where_the_format_needs_it(tmp_path):
+    r = make_result(fps=25.0, intervals=[Interval(5.0, 5.0, "Clip", 0.5)])
+    ((s, e, _),) = read_elan(export(r, "elan", tmp_path)[0])["Clip"]
+    assert (s, e) == (5000, 5001)  # ELAN needs end > start: 1 ms
+    ((_, s, e),) = read_webvtt(export(r, "webvtt", tmp_path)[0])
+    assert (s, e) == (5.0, 5.001)
+    _, _, ((_, s, e, _),) = read_labelstudio(*export(r, "labelstudio", tmp_path))
+    assert (s, e) == (5.0, 5.04)  # one frame
+    assert read_intervals(export(r, "csv", tmp_path)[0])[0].end_s == 5.0  # seconds kept as they are

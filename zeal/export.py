@@ -1,0 +1,619 @@
+"""Write a Result's intervals into the files annotators and evaluators already use.
+
+Formats (name -> files written into the output folder, `<stem>` = the sanitised video id):
+
+=============  =========================================================================================
+csv            `<stem>.csv`: video, class, start_s, end_s, score, source, fps, accepted (sorted by start)
+json           `<stem>.json`: {"video": VideoInfo fields, "intervals": [the same rows as the CSV]}
+labelstudio    `<stem>.labelstudio.json` (tasks with `predictions` of `timelinelabels` regions) and
+               `<stem>.labelstudio.xml` (the labeling config to paste into the project settings)
+elan           `<stem>.eaf` (ELAN 3.0: one tier per class, plus a dependent "<class> score" tier)
+via            `<stem>.via.json` (VIA 3 project: temporal segments z=[t0, t1] seconds)
+webvtt         `<stem>.vtt` (one cue per interval: "label (score 0.83)"), for any video player
+activitynet    `<stem>.activitynet.json` ({"version", "results": {video_id: [...]}, "external_data"})
+=============  =========================================================================================
+
+Time conversion (all our intervals are in seconds of presentation time):
+
+* Seconds are kept as seconds in CSV, JSON, VIA (3 decimals, as VIA itself stores them) and
+  ActivityNet (6 decimals).
+* Milliseconds (ELAN time slots, WebVTT timestamps): ``ms = floor(t * 1000 + 0.5)`` (round half up);
+  an interval shorter than 1 ms after rounding is widened to 1 ms, because both formats need
+  end > start. Error: at most 0.5 ms per boundary.
+* Label Studio frames use the video's real average fps (``VideoInfo.fps``, also written as
+  ``<Video frameRate=...>`` in the config) and Label Studio's convention of 1-based frame numbers with
+  an inclusive end: frame ``n`` is shown from ``(n - 1) / fps`` to ``n / fps``. We write
+  ``start = round(t0 * fps) + 1`` and ``end = max(start, round(t1 * fps))`` with round half up;
+  Label Studio's own reverse conversion gives back ``t0' = (start - 1) / fps`` and ``t1' = end / fps``.
+  We round instead of taking floor(t0 * fps) + 1 / ceil(t1 * fps) because floor/ceil can move a boundary
+  by almost a whole frame, while rounding keeps each boundary within half a frame (|t0' - t0| <= 0.5/fps,
+  |t1' - t1| <= 0.5/fps) for every interval at least one frame long; a shorter interval becomes one
+  frame. On a variable-frame-rate video the frame numbers are those of a constant-rate copy at the
+  average fps (what Label Studio's player assumes too).
+
+`only_accepted=True` (the default) leaves out intervals the annotator rejected; with False they are
+written too (CSV/JSON mark them in the `accepted` column). Interval text (class names) is written as is
+wherever the format allows; XML formats drop the few control characters XML 1.0 cannot hold, and WebVTT
+cue text has its line breaks collapsed and `& < >` escaped.
+
+File names never come straight from a video or class name: `safe_stem` strips path separators, control
+characters, leading dots and characters Windows forbids, so a name like ``../../x`` stays inside the
+output folder. Non-ASCII names are kept. Every file is written atomically (a temporary file in the
+same folder, then os.replace), so a crash never leaves a half-written export behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import math
+import mimetypes
+import os
+import re
+import tempfile
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+from urllib.parse import quote
+
+from zeal.errors import ExportError
+from zeal.types import Interval, Result, VideoInfo
+
+# Columns of the CSV export and of `intervals_table` rows, in order.
+TABLE_COLUMNS = ("video", "class", "start_s", "end_s", "score", "source", "fps", "accepted")
+# Columns of the evaluation predictions CSV (ActivityNet/THUMOS detection style), in order.
+PREDICTION_COLUMNS = ("video-id", "t-start", "t-end", "label", "score")
+SOURCES = ("model", "human")
+
+TIME_DECIMALS = 6  # seconds in CSV/JSON/ActivityNet: microseconds, far below one frame
+VIA_DECIMALS = 3  # VIA rounds its temporal coordinates to milliseconds
+MS_PER_S = 1000
+MIN_CUE_MS = 1  # ELAN annotations and WebVTT cues need end > start
+MAX_STEM_BYTES = 150  # leaves room for ".labelstudio.json" within the usual 255-byte name limit
+
+LS_FROM_NAME = "videoLabels"
+LS_TO_NAME = "video"
+ELAN_ACTION_TYPE = "zeal-action"
+ELAN_SCORE_TYPE = "zeal-score"
+ELAN_SCORE_SUFFIX = " score"
+VIA_FILE_TYPE_VIDEO = 4
+VIA_LOC_LOCAL, VIA_LOC_URI = 1, 2
+VIA_ATTR_TEXT, VIA_ATTR_SELECT = 1, 4
+VIA_TEMPORAL_ANCHOR = "FILE1_Z2_XY0"  # one file, two temporal coordinates, no spatial ones
+ACTIVITYNET_VERSION = "VERSION 1.3"
+
+# Path separators, control characters and what Windows forbids in a file name.
+_UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+_WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
+                     *(f"LPT{i}" for i in range(1, 10))}
+# Characters XML 1.0 cannot carry at all (not even escaped).
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+_TRUE_WORDS, _FALSE_WORDS = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
+
+
+@dataclass(frozen=True)
+class ExportJob:
+    """Everything a writer needs. intervals: already filtered and checked, sorted by start (seconds);
+    stem: safe file-name stem; video_id: the id written inside files; media: video path or URL."""
+
+    result: Result
+    intervals: list[Interval]
+    out_dir: Path
+    stem: str
+    video_id: str
+    media: str
+
+    @property
+    def labels(self) -> list[str]:
+        """Every class of the result in order, then any label only found among the intervals."""
+        out = [c.label for c in self.result.classes.values()]
+        out += [i.label for i in self.intervals if i.label not in out]
+        return list(dict.fromkeys(out))
+
+    def path(self, suffix: str) -> Path:
+        return self.out_dir / f"{self.stem}{suffix}"
+
+
+Writer = Callable[[ExportJob], list[Path]]
+
+
+# ---------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def round_half_up(x: float) -> int:
+    """Nearest integer, halves away from -inf (Python's round() goes to even, which is less
+    predictable for users checking a conversion by hand)."""
+    return math.floor(x + 0.5)
+
+
+def seconds_to_ls_frames(start_s: float, end_s: float, fps: float) -> tuple[int, int]:
+    """Seconds -> Label Studio (start, end) frame numbers, 1-based, end inclusive (see module doc)."""
+    start = round_half_up(start_s * fps) + 1
+    return start, max(start, round_half_up(end_s * fps))
+
+
+def ls_frames_to_seconds(start: int, end: int, fps: float) -> tuple[float, float]:
+    """Label Studio 1-based inclusive frame range -> (start_s, end_s) seconds."""
+    return (start - 1) / fps, end / fps
+
+
+def seconds_to_ms(t: float) -> int:
+    """Seconds -> integer milliseconds, round half up."""
+    return round_half_up(t * MS_PER_S)
+
+
+def safe_stem(name: str) -> str:
+    """A file-name stem made from any video or class name: no path separators, control characters,
+    leading/trailing dots or spaces, Windows-forbidden characters or reserved names; at most
+    MAX_STEM_BYTES bytes of UTF-8. Non-ASCII letters are kept. Never empty."""
+    s = _UNSAFE_NAME_CHARS.sub("_", unicodedata.normalize("NFC", str(name)))
+    s = s.strip(" .")  # leading dots: "..", hidden files; trailing ones: Windows drops them
+    s = s.encode("utf-8")[:MAX_STEM_BYTES].decode("utf-8", errors="ignore").strip(" .")
+    if not s:
+        return "video"
+    if s.split(".")[0].upper() in _WINDOWS_RESERVED:
+        s = "_" + s
+    return s
+
+
+def default_video_id(video: VideoInfo) -> str:
+    """The video's file name without folder and extension ("" -> "video"); THUMOS/ActivityNet ids
+    are exactly this."""
+    stem = PurePosixPath(video.path.replace("\\", "/")).stem
+    return stem or "video"
+
+
+def _xml_safe(text: str) -> str:
+    return _XML_ILLEGAL.sub(" ", text)
+
+
+def _fps_text(fps: float) -> str:
+    # repr keeps every digit (29.97002997002997 for 30000/1001): the frame grid must match exactly.
+    return repr(float(fps))
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Write UTF-8 text to `path` via a temporary file in the same folder and os.replace."""
+    path = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".zeal-", suffix=".tmp")
+    except OSError as e:
+        raise ExportError(f"cannot write into {path.parent}: {e.strerror}; choose a folder you can "
+                          "write to") from e
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an export is meant to be shared
+        os.replace(tmp, path)
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise ExportError(f"cannot write {path}: {e.strerror}; check the folder and free space") from e
+        raise
+    return path
+
+
+def _json_text(data: object) -> str:
+    # allow_nan=False: NaN/Infinity are not JSON; intervals are checked before, this is the last guard.
+    return json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
+
+
+def _checked_intervals(result: Result, only_accepted: bool) -> list[Interval]:
+    """The intervals to write, sorted by start; ExportError for one that no format can hold."""
+    out = []
+    for iv in result.intervals:
+        if only_accepted and not iv.accepted:
+            continue
+        where = f"interval {iv.start_s!r}-{iv.end_s!r} s of class {iv.label!r}"
+        if not isinstance(iv.label, str) or not iv.label.strip():
+            raise ExportError(f"{where} has an empty class name; give it a class before exporting")
+        if not all(math.isfinite(float(v)) for v in (iv.start_s, iv.end_s, iv.score)):
+            raise ExportError(f"{where} has a time or score that is not a number (score {iv.score!r}); "
+                              "fix or delete it before exporting")
+        if iv.start_s < 0 or iv.end_s < iv.start_s:
+            raise ExportError(f"{where} must have 0 <= start <= end; fix its times before exporting")
+        out.append(iv)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Tables: CSV / JSON / evaluation predictions
+
+
+def _row(iv: Interval, video_id: str, fps: float) -> dict:
+    return {"video": video_id, "class": iv.label, "start_s": round(float(iv.start_s), TIME_DECIMALS),
+            "end_s": round(float(iv.end_s), TIME_DECIMALS), "score": round(float(iv.score), TIME_DECIMALS),
+            "source": iv.source, "fps": float(fps), "accepted": bool(iv.accepted)}
+
+
+def intervals_table(result: Result, only_accepted: bool = False, video_id: str | None = None
+                    ) -> list[dict]:
+    """One dict per interval (keys TABLE_COLUMNS), sorted by start. Times in seconds, fps of the
+    video; every interval (rejected ones too, see `accepted`) unless only_accepted."""
+    vid = video_id or default_video_id(result.video)
+    return [_row(iv, vid, result.video.fps) for iv in result.intervals if iv.accepted or not only_accepted]
+
+
+def _table_rows(job: ExportJob) -> list[dict]:
+    return [_row(iv, job.video_id, job.result.video.fps) for iv in job.intervals]
+
+
+def _csv_text(columns: Iterable[str], rows: Iterable[dict]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_csv(job: ExportJob) -> list[Path]:
+    """`<stem>.csv`, columns TABLE_COLUMNS, one row per interval sorted by start (seconds)."""
+    return [write_text_atomic(job.path(".csv"), _csv_text(TABLE_COLUMNS, _table_rows(job)))]
+
+
+def write_json(job: ExportJob) -> list[Path]:
+    """`<stem>.json`: {"video": VideoInfo fields, "intervals": rows as in the CSV}."""
+    data = {"video": job.result.video.to_dict(), "intervals": _table_rows(job)}
+    return [write_text_atomic(job.path(".json"), _json_text(data))]
+
+
+def _parse_bool(value: object, where: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    word = str(value).strip().lower()
+    if word in _TRUE_WORDS or word == "":
+        return True
+    if word in _FALSE_WORDS:
+        return False
+    raise ExportError(f"{where}: accepted={value!r} is not true/false")
+
+
+def _row_interval(row: dict, where: str) -> Interval:
+    missing = [k for k in ("class", "start_s", "end_s", "score") if row.get(k) in (None, "")]
+    if missing:
+        raise ExportError(f"{where}: missing {', '.join(missing)}; "
+                          f"expected columns {', '.join(TABLE_COLUMNS)}")
+    try:
+        start, end, score = float(row["start_s"]), float(row["end_s"]), float(row["score"])
+    except (TypeError, ValueError) as e:
+        raise ExportError(f"{where}: start_s/end_s/score must be numbers ({e})") from e
+    if not (math.isfinite(start) and math.isfinite(end) and math.isfinite(score)) or not 0 <= start <= end:
+        raise ExportError(f"{where}: needs finite numbers with 0 <= start_s <= end_s")
+    source = str(row.get("source") or "model")
+    if source not in SOURCES:
+        raise ExportError(f"{where}: source {source!r} must be one of {', '.join(SOURCES)}")
+    return Interval(start, end, str(row["class"]), score, source,
+                    _parse_bool(row.get("accepted", True), where))
+
+
+def read_intervals(path: str | os.PathLike) -> list[Interval]:
+    """Intervals from a CSV or JSON written by this module (seconds). ExportError if unreadable."""
+    path = Path(path)
+    kind = path.suffix.lower()
+    if kind not in (".csv", ".json"):
+        raise ExportError(f"cannot read intervals from {path}: only .csv and .json are supported")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ExportError(f"cannot read intervals from {path}: {e}; give a .csv or .json export") from e
+    if kind == ".csv":
+        rows = list(csv.DictReader(io.StringIO(text)))
+    else:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ExportError(f"{path} is not valid JSON ({e}); give a .json written by zeal export") from e
+        rows = data.get("intervals") if isinstance(data, dict) else data
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ExportError(f"{path} has no list of intervals; expected {{\"intervals\": [...]}}")
+    return [_row_interval(r, f"{path} row {k + 1}") for k, r in enumerate(rows)]
+
+
+def predictions_rows(result: Result, video_id: str | None = None) -> list[dict]:
+    """Accepted intervals as evaluation rows {video-id, t-start, t-end, label, score} (seconds)."""
+    vid = video_id or default_video_id(result.video)
+    return [{"video-id": vid, "t-start": round(float(iv.start_s), TIME_DECIMALS),
+             "t-end": round(float(iv.end_s), TIME_DECIMALS), "label": iv.label,
+             "score": round(float(iv.score), TIME_DECIMALS)}
+            for iv in _checked_intervals(result, only_accepted=True)]
+
+
+def write_predictions_csv(rows: Iterable[dict], path: str | os.PathLike) -> Path:
+    """Write evaluation rows (PREDICTION_COLUMNS) to a CSV file, atomically; creates the folder."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create {path.parent}: {e.strerror}") from e
+    return write_text_atomic(path, _csv_text(PREDICTION_COLUMNS, rows))
+
+
+# ---------------------------------------------------------------------------------------------
+# Label Studio
+
+
+def labelstudio_config(labels: Iterable[str], fps: float) -> str:
+    """The labeling config XML: <Video frameRate=real fps> and one <Label> per class."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415 (stdlib, but only needed here)
+
+    view = ET.Element("View")
+    ET.SubElement(view, "Video", name=LS_TO_NAME, value="$video", frameRate=_fps_text(fps))
+    timeline = ET.SubElement(view, "TimelineLabels", name=LS_FROM_NAME, toName=LS_TO_NAME)
+    for label in labels:
+        ET.SubElement(timeline, "Label", value=_xml_safe(label))
+    ET.indent(view)
+    return ET.tostring(view, encoding="unicode") + "\n"
+
+
+def labelstudio_task(result: Result, intervals: list[Interval], media: str) -> dict:
+    """One Label Studio task: {"data": {"video": media}, "predictions": [timelinelabels regions]}.
+
+    Every interval given (human-edited ones too) becomes a prediction region, so the annotator
+    reviews them all in one place; the prediction's score is the mean region score (0 if none)."""
+    from zeal import __version__  # noqa: PLC0415 (zeal/__init__ may import this module one day)
+
+    fps = float(result.video.fps)
+    if not (math.isfinite(fps) and fps > 0):
+        raise ExportError(f"video {result.video.path!r} has fps {fps!r}; Label Studio needs frame "
+                          "numbers, so probe the video again or export as csv/json instead")
+    regions = []
+    for k, iv in enumerate(intervals):
+        start, end = seconds_to_ls_frames(iv.start_s, iv.end_s, fps)
+        regions.append({"id": f"zeal{k + 1}", "type": "timelinelabels", "from_name": LS_FROM_NAME,
+                        "to_name": LS_TO_NAME,
+                        "value": {"ranges": [{"start": start, "end": end}],
+                                  "timelinelabels": [_xml_safe(iv.label)]},
+                        "score": float(iv.score)})
+    mean = sum(r["score"] for r in regions) / len(regions) if regions else 0.0
+    return {"data": {"video": media},
+            "predictions": [{"model_version": f"zeal-{__version__}", "score": mean, "result": regions}]}
+
+
+def write_labelstudio(job: ExportJob) -> list[Path]:
+    """`<stem>.labelstudio.json` (a task list to import) and `<stem>.labelstudio.xml` (its config)."""
+    task = labelstudio_task(job.result, job.intervals, job.media)
+    return [write_text_atomic(job.path(".labelstudio.json"), _json_text([task])),
+            write_text_atomic(job.path(".labelstudio.xml"),
+                              labelstudio_config(job.labels, job.result.video.fps))]
+
+
+# ---------------------------------------------------------------------------------------------
+# ELAN
+
+
+def _media_urls(media: str, out_dir: Path) -> tuple[str, str]:
+    """(MEDIA_URL, RELATIVE_MEDIA_URL) for ELAN: absolute file URL and one relative to the .eaf."""
+    if not media:
+        return "", ""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", media):  # already a URL
+        return media, ""
+    p = Path(media).absolute()
+    try:
+        rel = os.path.relpath(p, out_dir.absolute())
+    except ValueError:  # another drive on Windows: no relative path
+        return p.as_uri(), ""
+    rel = Path(rel).as_posix()
+    return p.as_uri(), quote(rel if rel.startswith("../") else "./" + rel)
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    out, k = name, 2
+    while out in taken:
+        out, k = f"{name} #{k}", k + 1
+    taken.add(out)
+    return out
+
+
+def write_elan(job: ExportJob) -> list[Path]:
+    """`<stem>.eaf`, EAF 3.0. One time-alignable tier per class (annotation value = the class name),
+    each with a dependent "<class> score" tier (Symbolic_Association) holding "0.830" or
+    "0.830 (human)". Scores sit in their own tier so the label stays clean for editing and for
+    ELAN's controlled vocabularies. Times are integer milliseconds; every annotation has its own
+    two time slots, so dragging one boundary in ELAN never moves another annotation."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    root = ET.Element("ANNOTATION_DOCUMENT", {
+        "AUTHOR": "ZEAL", "DATE": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "FORMAT": "3.0", "VERSION": "3.0", "xmlns:xsi": "http://www.w3.org/2001/XMLSchema-instance",
+        "xsi:noNamespaceSchemaLocation": "http://www.mpi.nl/tools/elan/EAFv3.0.xsd"})
+    header = ET.SubElement(root, "HEADER", MEDIA_FILE="", TIME_UNITS="milliseconds")
+    media_url, relative_url = _media_urls(job.media, job.out_dir)
+    if media_url:
+        mime = mimetypes.guess_type(media_url)[0] or "video/*"
+        desc = {"MEDIA_URL": media_url, "MIME_TYPE": mime}
+        if relative_url:
+            desc["RELATIVE_MEDIA_URL"] = relative_url
+        ET.SubElement(header, "MEDIA_DESCRIPTOR", desc)
+
+    # Time slots in chronological order (ELAN expects TIME_ORDER sorted), two per annotation.
+    spans = []
+    for iv in job.intervals:
+        t0 = seconds_to_ms(iv.start_s)
+        spans.append((t0, max(t0 + MIN_CUE_MS, seconds_to_ms(iv.end_s))))
+    order = sorted(((ms, k, side) for k, span in enumerate(spans) for side, ms in enumerate(span)))
+    slot_id = {}
+    time_order = ET.SubElement(root, "TIME_ORDER")
+    for n, (ms, k, side) in enumerate(order, start=1):
+        slot_id[k, side] = f"ts{n}"
+        ET.SubElement(time_order, "TIME_SLOT", TIME_SLOT_ID=f"ts{n}", TIME_VALUE=str(ms))
+
+    taken: set[str] = set()
+    tier_ids = {label: _unique(_xml_safe(label), taken) for label in job.labels}
+    next_id = 1
+    for label in job.labels:
+        tier = ET.SubElement(root, "TIER", TIER_ID=tier_ids[label], LINGUISTIC_TYPE_REF=ELAN_ACTION_TYPE)
+        score_tier_id = _unique(tier_ids[label] + ELAN_SCORE_SUFFIX, taken)
+        scores = []
+        for k, iv in enumerate(job.intervals):
+            if iv.label != label:
+                continue
+            ann = ET.SubElement(ET.SubElement(tier, "ANNOTATION"), "ALIGNABLE_ANNOTATION",
+                                ANNOTATION_ID=f"a{next_id}", TIME_SLOT_REF1=slot_id[k, 0],
+                                TIME_SLOT_REF2=slot_id[k, 1])
+            ET.SubElement(ann, "ANNOTATION_VALUE").text = _xml_safe(label)
+            text = f"{iv.score:.3f}" + (" (human)" if iv.source == "human" else "")
+            scores.append((f"a{next_id}", text))
+            next_id += 1
+        # Appended after the class tier so PARENT_REF always points backwards in the file.
+        score_tier = ET.SubElement(root, "TIER", TIER_ID=score_tier_id,
+                                   LINGUISTIC_TYPE_REF=ELAN_SCORE_TYPE, PARENT_REF=tier_ids[label])
+        for ref, text in scores:
+            ann = ET.SubElement(ET.SubElement(score_tier, "ANNOTATION"), "REF_ANNOTATION",
+                                ANNOTATION_ID=f"a{next_id}", ANNOTATION_REF=ref)
+            ET.SubElement(ann, "ANNOTATION_VALUE").text = text
+            next_id += 1
+    ET.SubElement(header, "PROPERTY", NAME="lastUsedAnnotationId").text = str(next_id - 1)
+
+    ET.SubElement(root, "LINGUISTIC_TYPE", LINGUISTIC_TYPE_ID=ELAN_ACTION_TYPE, TIME_ALIGNABLE="true",
+                  GRAPHIC_REFERENCES="false")
+    ET.SubElement(root, "LINGUISTIC_TYPE", LINGUISTIC_TYPE_ID=ELAN_SCORE_TYPE,
+                  CONSTRAINTS="Symbolic_Association", TIME_ALIGNABLE="false", GRAPHIC_REFERENCES="false")
+    ET.SubElement(root, "CONSTRAINT", STEREOTYPE="Symbolic_Association",
+                  DESCRIPTION="1-1 association with a parent annotation")
+    ET.indent(root)
+    text = '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return [write_text_atomic(job.path(".eaf"), text)]
+
+
+# ---------------------------------------------------------------------------------------------
+# VIA 3
+
+
+def via_project(job: ExportJob) -> dict:
+    """The VIA 3 project dict: one video file, a select attribute "action" (one option per class)
+    and a text attribute "score"; one temporal segment (z = [t0, t1] seconds, xy = []) per interval.
+    A local video gets loc=1 (VIA asks the user to pick the file once); a URL gets loc=2."""
+    labels = job.labels
+    option_id = {label: str(k) for k, label in enumerate(labels)}
+    is_url = bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", job.media))
+    fname = job.media if is_url else (PurePosixPath(job.media.replace("\\", "/")).name or job.video_id)
+    metadata = {}
+    for k, iv in enumerate(job.intervals):
+        metadata[f"1_zeal{k + 1}"] = {
+            "vid": "1", "flg": 0,
+            "z": [round(float(iv.start_s), VIA_DECIMALS), round(float(iv.end_s), VIA_DECIMALS)],
+            "xy": [], "av": {"1": option_id[iv.label], "2": f"{iv.score:.3f}"}}
+    return {
+        "project": {"pid": "__VIA_PROJECT_ID__", "rev": "__VIA_PROJECT_REV_ID__",
+                    "rev_timestamp": "__VIA_PROJECT_REV_TIMESTAMP__",
+                    "pname": f"ZEAL prelabels: {job.video_id}",
+                    "creator": "ZEAL", "created": int(time.time() * MS_PER_S), "data_format_version": "3.1.1",
+                    "vid_list": ["1"]},
+        "config": {"file": {"loc_prefix": {"1": "", "2": "", "3": "", "4": ""}},
+                   "ui": {"file_content_align": "center"}},
+        "attribute": {
+            "1": {"aname": "action", "anchor_id": VIA_TEMPORAL_ANCHOR, "type": VIA_ATTR_SELECT,
+                  "desc": "ZEAL class", "options": {v: k for k, v in option_id.items()},
+                  "default_option_id": ""},
+            "2": {"aname": "score", "anchor_id": VIA_TEMPORAL_ANCHOR, "type": VIA_ATTR_TEXT, "desc": "",
+                  "options": {}, "default_option_id": ""}},
+        "file": {"1": {"fid": 1, "fname": fname, "type": VIA_FILE_TYPE_VIDEO,
+                       "loc": VIA_LOC_URI if is_url else VIA_LOC_LOCAL, "src": job.media if is_url else ""}},
+        "view": {"1": {"fid_list": [1]}},
+        "metadata": metadata,
+    }
+
+
+def write_via(job: ExportJob) -> list[Path]:
+    """`<stem>.via.json`, a VIA 3 project (see via_project)."""
+    return [write_text_atomic(job.path(".via.json"), _json_text(via_project(job)))]
+
+
+# ---------------------------------------------------------------------------------------------
+# WebVTT
+
+
+def vtt_timestamp(ms: int) -> str:
+    """Integer milliseconds -> "HH:MM:SS.mmm" (hours grow past two digits if needed)."""
+    s, milli = divmod(int(ms), MS_PER_S)
+    m, s = divmod(s, 60)
+    h, m = divmod(m, 60)
+    return f"{h:02d}:{m:02d}:{s:02d}.{milli:03d}"
+
+
+def _vtt_text(text: str) -> str:
+    # One line per cue (a blank line would end the cue); & < > escaped as the WebVTT spec asks,
+    # which also keeps "-->" out of the payload.
+    text = " ".join(text.split())
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_webvtt(job: ExportJob) -> list[Path]:
+    """`<stem>.vtt`: one cue per interval, "label (score 0.83)", in start order."""
+    lines = ["WEBVTT", ""]
+    for k, iv in enumerate(job.intervals, start=1):
+        t0 = seconds_to_ms(iv.start_s)
+        t1 = max(t0 + MIN_CUE_MS, seconds_to_ms(iv.end_s))
+        lines += [str(k), f"{vtt_timestamp(t0)} --> {vtt_timestamp(t1)}",
+                  _vtt_text(f"{iv.label} (score {iv.score:.2f})"), ""]
+    return [write_text_atomic(job.path(".vtt"), "\n".join(lines))]
+
+
+# ---------------------------------------------------------------------------------------------
+# ActivityNet
+
+
+def write_activitynet(job: ExportJob) -> list[Path]:
+    """`<stem>.activitynet.json`: the ActivityNet 1.3 detection results shape (seconds)."""
+    dets = [{"label": iv.label,
+             "segment": [round(float(iv.start_s), TIME_DECIMALS), round(float(iv.end_s), TIME_DECIMALS)],
+             "score": round(float(iv.score), TIME_DECIMALS)} for iv in job.intervals]
+    data = {"version": ACTIVITYNET_VERSION, "results": {job.video_id: dets}, "external_data": {}}
+    return [write_text_atomic(job.path(".activitynet.json"), _json_text(data))]
+
+
+# ---------------------------------------------------------------------------------------------
+# Registry and entry point
+
+FORMATS: dict[str, Writer] = {
+    "csv": write_csv,
+    "json": write_json,
+    "labelstudio": write_labelstudio,
+    "elan": write_elan,
+    "via": write_via,
+    "webvtt": write_webvtt,
+    "activitynet": write_activitynet,
+}
+# File-name endings each format writes (for help texts and for finding the files again).
+FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "csv": (".csv",), "json": (".json",), "labelstudio": (".labelstudio.json", ".labelstudio.xml"),
+    "elan": (".eaf",), "via": (".via.json",), "webvtt": (".vtt",), "activitynet": (".activitynet.json",),
+}
+
+
+def export(result: Result, fmt: str, out: str | os.PathLike, only_accepted: bool = True,
+           video_id: str | None = None, media_url: str | None = None) -> list[Path]:
+    """Write `result` in format `fmt` (a FORMATS key) into the folder `out` (created if missing).
+
+    video_id: the id written inside the files and used for their names (default: the video file's
+    stem); media_url: how the target tool should find the video (default: VideoInfo.path), e.g.
+    "/data/local-files/?d=videos/a.mp4" for Label Studio's local storage. Returns the paths written.
+    """
+    key = str(fmt).strip().lower()
+    if key not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    out_dir = Path(out)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"export destination {out_dir} is a file; give a folder (files are named "
+                          "after the video)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create the export folder {out_dir}: {e.strerror}") from e
+    vid = video_id if video_id else default_video_id(result.video)
+    stem = safe_stem(vid)
+    if Path(stem).name != stem or stem in (".", ".."):  # belt and braces over safe_stem
+        raise ExportError(f"refusing to write {stem!r} outside {out_dir}; choose another video id")
+    job = ExportJob(result=result, intervals=_checked_intervals(result, only_accepted), out_dir=out_dir,
+                    stem=stem, video_id=vid,
+                    media=media_url if media_url is not None else result.video.path)
+    return FORMATS[key](job)
