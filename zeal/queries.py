@@ -139,6 +139,17 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def parse_json(text: str, source: str = "<string>") -> Any:
+    """json.loads that rejects duplicate keys; a QueryError names `source` and the line/column."""
+    try:
+        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+    except json.JSONDecodeError as exc:
+        raise QueryError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}:"
+                         f" {exc.msg}") from None
+    except QueryError as exc:
+        raise QueryError(f"{source}: {exc}") from None
+
+
 class QuerySet:
     """An ordered, immutable set of ActionQuery keyed by class name.
 
@@ -183,13 +194,7 @@ class QuerySet:
     @classmethod
     def from_json(cls, text: str, source: str = "<string>") -> "QuerySet":
         """Parse and validate JSON text; errors name `source` (a file name) and the line/column."""
-        try:
-            data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
-        except json.JSONDecodeError as exc:
-            raise QueryError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}:"
-                             f" {exc.msg}") from None
-        except QueryError as exc:
-            raise QueryError(f"{source}: {exc}") from None
+        data = parse_json(text, source)
         try:
             return cls.from_dict(data)
         except QueryError as exc:
