@@ -1,0 +1,70 @@
+"""Shared helpers of the CLI and batch tests: tiny real-architecture models built once per test
+session, the model flags that point the `zeal` command at them, and a subprocess runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from tiny_clip import TINY_CLIP_NAME, build_tiny_clip
+from tiny_models import ensure_tiny_models
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data"
+SHORT_CLIP = DATA / "tests_data_rawvideo_dataset_part_0.mp4"  # 1.07 s, 32 frames, 340x256
+MKV_CLIP = DATA / "examples_flipping_a_pancake.mkv"  # 10.4 s; the container reports 0 frames
+AVI_CLIP = DATA / "tests_data_test.avi"  # 6.6 s MPEG-4 part 2 in AVI
+CORRUPTED_CLIP = DATA / "tests_test_data_corrupted.mp4"  # a full decode fails
+CLASSES = "CliffDiving,Diving"
+FPS = "2"
+# A subprocess that fails before any model loads must still finish quickly; one that runs the
+# tiny models needs the interpreter start plus torch/transformers imports on a busy 2-core machine.
+FAST_TIMEOUT_S = 60
+RUN_TIMEOUT_S = 240
+
+
+def tiny_models(base: Path) -> dict[str, str]:
+    """Build (once per session folder) the tiny CLIP and tiny Qwen2-VL; return their paths."""
+    root = base / "cli_tiny_models"
+    clip_dir = root / "clip"
+    marker = clip_dir / ".complete"
+    if not marker.exists():
+        build_tiny_clip(clip_dir)
+        marker.write_text("ok")
+    lvlm = ensure_tiny_models(root, ["qwen2_vl"])["qwen2_vl"]
+    return {"clip_config": str(clip_dir / f"{TINY_CLIP_NAME}.json"),
+            "clip_ckpt": str(clip_dir / "tiny_clip.pt"), "lvlm": str(lvlm)}
+
+
+def model_flags(models: dict[str, str], cache_dir: Path, fps: str = FPS) -> list[str]:
+    """The flags a user with local weights passes: custom CLIP config + checkpoint, LVLM folder."""
+    return ["--clip-config", models["clip_config"], "--clip-pretrained", models["clip_ckpt"],
+            "--lvlm", models["lvlm"], "--device", "cpu", "--fps", fps, "--cache-dir", str(cache_dir)]
+
+
+def clean_env() -> dict[str, str]:
+    """The environment of a user who set no ZEAL_* variable and has no network."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ZEAL_")}
+    env.update(HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    return env
+
+
+def zeal_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "zeal", *args]
+
+
+def run_zeal(*args: str, cwd: Path, timeout: float = RUN_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """`python -m zeal ARGS` as a user runs it; text output captured."""
+    return subprocess.run(zeal_cmd(*args), cwd=cwd, env=clean_env(), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if line.startswith("zeal: error:")]
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

@@ -1,0 +1,684 @@
+"""The `zeal` command (also `python -m zeal`): localize, queries, batch, eval, export, presets.
+
+Every error caused by the user's input (a ZealError, an unreadable file, a bad flag) is printed as one
+line `zeal: error: <message>` on stderr with exit code 2; `--debug` (anywhere on the line) shows the
+traceback instead. `zeal batch` exits 1 when any video failed. Heavy libraries load only inside the
+commands that need them, so `zeal --help` and `zeal queries --list` are instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+from zeal.errors import ConfigError, QueryError, ZealError
+
+PROG = "zeal"
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran but some work failed (batch) or an unexpected bug
+EXIT_USAGE = 2  # the user's input cannot be used; same code argparse uses
+EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
+
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
+DEFAULT_FORMATS = ("csv", "json")
+DEFAULT_OUT_ROOT = "zeal_out"
+RESULT_FILE = "result.json"
+PREDICTIONS_FILE = "predictions.csv"
+SUMMARY_FILE = "summary.json"
+# Settings that change how fast a run goes but not a single score: left out of the resume key.
+_SPEED_ONLY = {"video": ("chunk",), "clip": ("device", "batch_size"),
+               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight")}
+
+
+class UsageError(ZealError):
+    """A command line argparse cannot parse (unknown flag, missing argument, bad value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a parse error raises UsageError (printed as one line) instead of printing the
+    usage block and exiting, so every user error looks the same."""
+
+    def error(self, message: str):  # type: ignore[override]
+        raise UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+# --- small helpers -------------------------------------------------------------------------------
+def _split_list(text: str | None) -> list[str]:
+    """'A, B,,C' -> ['A', 'B', 'C']."""
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Readers (and a resumed batch) see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _existing_file(path: str, what: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ConfigError(f"{what} {str(p)!r} does not exist; check the path")
+    if not p.is_file():
+        raise ConfigError(f"{what} {str(p)!r} is not a file")
+    return p
+
+
+def _check_formats(text: str) -> list[str]:
+    """Validate a comma list of export formats against zeal.export.FORMATS."""
+    from zeal.export import FORMATS
+
+    formats = _split_list(text)
+    if not formats:
+        raise ConfigError(f"no export format given; choose from: {', '.join(FORMATS)}")
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {', '.join(unknown)}; choose from: {', '.join(FORMATS)}")
+    return list(dict.fromkeys(formats))
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+# --- models and queries from the flags -----------------------------------------------------------
+def _register_clip_config(path: str) -> str:
+    """Make a custom open_clip architecture (a model config JSON as in open_clip's model_configs/)
+    known under the file's stem; returns that name."""
+    p = _existing_file(path, "CLIP model config")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"CLIP model config {str(p)!r} is not valid JSON ({exc})") from None
+    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ConfigError(f"CLIP model config {str(p)!r} lacks {', '.join(missing)}; it must be an open_clip"
+                          " model config (see open_clip's model_configs/*.json)")
+    from zeal import clip_scorer
+
+    if hasattr(clip_scorer, "register_model_config"):
+        return clip_scorer.register_model_config(str(p))
+    import open_clip  # clip_scorer offers no registration hook (yet): the one place the CLI touches open_clip
+
+    open_clip.add_model_config(str(p))
+    return p.stem
+
+
+def _build_config(args: argparse.Namespace):
+    """ZealConfig from preset, ZEAL_* environment variables and the model flags."""
+    from zeal.config import build_config
+
+    clip_model = args.clip_model
+    if args.clip_config:
+        registered = _register_clip_config(args.clip_config)
+        clip_model = clip_model or registered
+    return build_config(preset=args.preset, lvlm=args.lvlm, clip_model=clip_model,
+                        clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
+                        device=args.device)
+
+
+def _load_queries(args: argparse.Namespace):
+    """(QuerySet, class names or None) from --queries FILE and/or --classes A,B; checked before any
+    model loads so a typo costs nothing."""
+    from zeal.queries import QuerySet, lookup
+
+    classes = _split_list(args.classes)
+    if args.queries:
+        queries = QuerySet.load(_existing_file(args.queries, "query file"))
+        if classes:
+            queries = queries.subset(classes)
+        return queries
+    if not classes:
+        raise ConfigError("no classes given: pass --classes A,B (built-in library) or --queries FILE")
+    return lookup(classes)
+
+
+def _run_key(config, queries, known_classes: bool, video_hash: str) -> str:
+    """What a finished result depends on: the video's content, the settings that change scores or
+    intervals, the models (local ones by file fingerprint), the questions. Resume skips a video only
+    when its saved result carries the same key."""
+    from zeal.cache import model_fingerprint
+
+    settings = config.to_dict()
+    settings.pop("cache_dir", None)
+    settings.pop("llm", None)
+    for section, names in _SPEED_ONLY.items():
+        for name in names:
+            settings[section].pop(name, None)
+    lvlm = settings["lvlm"]["model"]
+    models = {"clip": model_fingerprint(settings["clip"]["pretrained"]),
+              "lvlm": lvlm if lvlm.startswith("openai:") else model_fingerprint(lvlm)}
+    blob = json.dumps([video_hash, settings, models, queries.to_dict(), bool(known_classes)],
+                      sort_keys=True, default=str)
+    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
+
+
+# --- progress bars --------------------------------------------------------------------------------
+class _StageBar:
+    """One tqdm bar following the pipeline's progress(stage, done, total) calls: a new stage resets
+    the bar's description and total, so a user sees the stage, frames done and the ETA."""
+
+    def __init__(self, label: str, position: int, enabled: bool):
+        self.label, self.position, self.enabled = label, position, enabled
+        self.bar = None
+        self.stage = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, position=self.position, leave=False, file=sys.stderr,
+                            unit="frame", dynamic_ncols=True)
+        if stage != self.stage:
+            self.stage = stage
+            self.bar.reset(total=max(total, 1))
+            self.bar.set_description(f"{self.label}: {stage}" if self.label else stage)
+        self.bar.n = min(done, self.bar.total or done)
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _summary_lines(result) -> list[str]:
+    lines = []
+    for label, cls in result.classes.items():
+        shown = [i for i in cls.intervals if i.accepted]
+        spans = ", ".join(f"{i.start_s:.1f}-{i.end_s:.1f}s ({i.score:.2f})" for i in shown[:5])
+        more = f", ... {len(shown) - 5} more" if len(shown) > 5 else ""
+        lines.append(f"  {label}: {len(shown)} interval(s){': ' + spans + more if shown else ''}")
+    return lines
+
+
+def _export_all(result, formats: Sequence[str], out_dir: Path, only_accepted: bool = True) -> list[Path]:
+    from zeal.export import export
+
+    written: list[Path] = []
+    for fmt in formats:
+        written.extend(Path(p) for p in export(result, fmt, out_dir, only_accepted=only_accepted))
+    return written
+
+
+def _save_result(result, out_dir: Path) -> Path:
+    path = out_dir / RESULT_FILE
+    _write_atomic(path, json.dumps(result.to_dict(), ensure_ascii=False))
+    return path
+
+
+def _load_result(path: Path):
+    from zeal.types import Result
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return Result.from_dict(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{str(path)!r} is not a JSON file ({exc}); give a result.json written by zeal") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(f"{str(path)!r} is not a zeal result ({type(exc).__name__}: {exc});"
+                          " give a result.json written by `zeal localize` or `zeal batch`") from None
+
+
+# --- commands -------------------------------------------------------------------------------------
+def cmd_localize(args: argparse.Namespace) -> int:
+    """One video -> result.json + the chosen formats in --out."""
+    from zeal import video as video_io
+    from zeal.pipeline import ZealPipeline
+
+    video = _existing_file(args.video, "video")
+    formats = _check_formats(args.format)
+    queries = _load_queries(args)
+    config = _build_config(args)
+    out_dir = Path(args.out).expanduser() if args.out else Path(DEFAULT_OUT_ROOT) / video.stem
+    pipeline = ZealPipeline(config)
+    bar = _StageBar(video.name, 0, not args.quiet)
+    try:
+        result = pipeline.run(str(video), queries=queries, known_classes=args.known_classes, progress=bar)
+    finally:
+        bar.close()
+    result.settings["run_key"] = _run_key(config, queries, args.known_classes, video_io.video_hash(str(video)))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = _export_all(result, formats, out_dir)
+    _save_result(result, out_dir)
+    print(f"{video.name}: {len(result.times_s)} frames analysed, {len(result.classes)} class(es)")
+    for line in _summary_lines(result):
+        print(line)
+    print(f"wrote {out_dir / RESULT_FILE}" + "".join(f", {p.name}" for p in written))
+    return EXIT_OK
+
+
+def cmd_queries(args: argparse.Namespace) -> int:
+    """Write, check or list query sets."""
+    from zeal.queries import QuerySet, list_libraries, load_library, lookup
+
+    if args.list:
+        for name in list_libraries():
+            lib = load_library(name)
+            print(f"{name} ({len(lib)} classes): {', '.join(lib.names)}")
+        return EXIT_OK
+    if args.check:
+        qs = QuerySet.load(_existing_file(args.check, "query file"))
+        print(f"{args.check}: OK, {len(qs)} class(es): {', '.join(qs.names)}")
+        return EXIT_OK
+    classes = _split_list(args.classes)
+    if not classes:
+        raise ConfigError("--classes is empty; give class names like --classes CliffDiving,Diving")
+    if args.llm_base_url or args.llm_model:
+        if not (args.llm_base_url and args.llm_model):
+            raise ConfigError("an LLM needs both --llm-base-url URL and --llm-model NAME")
+        from zeal.config import LLMConfig
+        from zeal.llm import generate_queries
+
+        settings = LLMConfig(base_url=args.llm_base_url, model=args.llm_model, api_key_env=args.llm_api_key_env)
+        # The key is read from the environment only: a key typed as a flag would land in shell history.
+        qs = generate_queries(classes, settings, api_key=os.environ.get(args.llm_api_key_env))
+    else:
+        try:
+            qs = lookup(classes)
+        except QueryError as exc:
+            raise QueryError(f"{exc} (--llm-base-url URL --llm-model NAME), or write the query file by hand"
+                             " (see `zeal queries --list` for the built-in classes)") from None
+    if args.out:
+        path = qs.save(Path(args.out).expanduser())
+        print(f"wrote {len(qs)} class(es) to {path}")
+    else:
+        print(qs.to_json())
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """A saved result.json -> other formats."""
+    path = _existing_file(args.result, "result file")
+    formats = _check_formats(args.to)
+    result = _load_result(path)
+    out_dir = Path(args.out).expanduser() if args.out else path.parent
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for p in _export_all(result, formats, out_dir, only_accepted=not args.all):
+        print(f"wrote {p}")
+    return EXIT_OK
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    """The presets, their models and download sizes, and the environment variables."""
+    from zeal.config import ENV_SETTINGS, list_presets, preset_info
+
+    for name in list_presets():
+        info = preset_info(name)
+        cfg = info.config
+        print(f"{name:<9} ~{info.approx_size_gb:g} GB  {info.description}")
+        print(f"{'':<9} CLIP {cfg.clip.model} ({cfg.clip.pretrained}), LVLM {cfg.lvlm.model}")
+    print("\nEnvironment (flags override them):")
+    for var, what in ENV_SETTINGS.items():
+        print(f"  {var:<21} {what}")
+    return EXIT_OK
+
+
+# --- batch ------------------------------------------------------------------------------------------
+def _list_videos(source: str) -> list[Path]:
+    """A folder's videos (by extension, not recursive) or the paths listed in a text file (one per
+    line; blank lines and # comments skipped; relative paths are relative to the list file)."""
+    src = Path(source).expanduser()
+    if src.is_dir():
+        videos = [p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+        if not videos:
+            raise ConfigError(f"no videos in folder {str(src)!r} (looked for {', '.join(VIDEO_EXTENSIONS)})")
+        videos = sorted(videos)
+    elif src.is_file():
+        try:
+            lines = src.read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise ConfigError(f"{str(src)!r} is neither a folder nor a text file listing videos") from None
+        videos = []
+        for n, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            p = Path(line).expanduser()
+            videos.append(p if p.is_absolute() else src.parent / p)
+        if not videos:
+            raise ConfigError(f"list file {str(src)!r} names no videos (one path per line)")
+    else:
+        raise ConfigError(f"{str(src)!r} does not exist; give a folder of videos or a text file listing them")
+    stems: dict[str, Path] = {}
+    for v in videos:
+        if v.stem in stems and stems[v.stem] != v:
+            raise ConfigError(f"two videos share the name {v.stem!r} ({stems[v.stem]} and {v}); each video's"
+                              " results go to OUT/<name>/, so rename one of them")
+        stems[v.stem] = v
+    return list(dict.fromkeys(videos))
+
+
+@dataclass
+class _Item:
+    """One video of a batch and what became of it."""
+
+    video: Path
+    status: str = "pending"  # pending | done | skipped | failed
+    error: str | None = None
+    seconds: float = 0.0
+    intervals: int = 0
+    result: Any = field(default=None, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"video": str(self.video), "video_id": self.video.stem, "status": self.status,
+                "error": self.error, "seconds": round(self.seconds, 3), "intervals": self.intervals}
+
+
+class _Batch:
+    """State of a running batch; the combined CSV and the summary are rewritten (atomically) after
+    every video, so a killed batch leaves consistent files behind."""
+
+    def __init__(self, args: argparse.Namespace, items: list[_Item], out: Path, config, queries,
+                 formats: list[str]):
+        from zeal.pipeline import ZealPipeline
+
+        self.args, self.items, self.out, self.config = args, items, out, config
+        self.queries, self.formats = queries, formats
+        self.pipeline = ZealPipeline(config)
+        self.keys: dict[Path, str] = {}
+        self.lock = threading.Lock()
+        self.slots = list(range(args.workers))
+
+    def check_finished(self, item: _Item) -> None:
+        """Mark the item skipped when OUT/<name>/result.json was made with the same settings,
+        queries and video content; a video that cannot even be hashed is marked failed."""
+        from zeal import video as video_io
+
+        try:
+            key = _run_key(self.config, self.queries, self.args.known_classes, video_io.video_hash(str(item.video)))
+        except (ZealError, OSError) as exc:
+            item.status, item.error = "failed", str(exc) or type(exc).__name__
+            return
+        self.keys[item.video] = key
+        path = self.out / item.video.stem / RESULT_FILE
+        if not path.exists():
+            return
+        try:
+            result = _load_result(path)
+        except ZealError:
+            return  # unreadable: compute it again
+        if result.settings.get("run_key") == key:
+            item.result, item.status = result, "skipped"
+            item.intervals = sum(1 for i in result.intervals if i.accepted)
+
+    def load_models(self) -> None:
+        """Load both models before the first video, so a bad model path is one error, not one
+        failure per video."""
+        # The properties load the models on first access.
+        _ = self.pipeline.clip
+        _ = self.pipeline.lvlm
+
+    def process(self, item: _Item) -> None:
+        """Run one video; its errors are recorded, never raised (the batch goes on)."""
+        with self.lock:
+            slot = self.slots.pop(0)
+        bar = _StageBar(item.video.name, slot + 1, not self.args.quiet)
+        t0 = time.monotonic()
+        try:
+            result = self.pipeline.run(str(item.video), queries=self.queries,
+                                       known_classes=self.args.known_classes, progress=bar)
+            result.settings["run_key"] = self.keys[item.video]
+            out_dir = self.out / item.video.stem
+            out_dir.mkdir(parents=True, exist_ok=True)
+            _export_all(result, self.formats, out_dir)
+            _save_result(result, out_dir)  # written last: it marks the video finished
+            item.result, item.status = result, "done"
+            item.intervals = sum(1 for i in result.intervals if i.accepted)
+        except (ZealError, OSError) as exc:
+            item.status, item.error = "failed", str(exc) or type(exc).__name__
+        except Exception as exc:  # a bug on one video must not lose the rest of the night's work
+            item.status, item.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
+            if self.args.debug:
+                traceback.print_exc()
+        finally:
+            bar.close()
+            item.seconds = time.monotonic() - t0
+            with self.lock:
+                self.slots.append(slot)
+                self.slots.sort()
+                self.write_outputs()
+
+    def write_outputs(self) -> None:
+        """predictions.csv (evaluation shape, every finished video in list order) and summary.json."""
+        from zeal.export import predictions_rows, write_predictions_csv
+
+        rows = []
+        for item in self.items:
+            if item.result is not None:
+                rows.extend(predictions_rows(item.result, item.video.stem))
+        write_predictions_csv(rows, self.out / PREDICTIONS_FILE)
+        summary = {"out": str(self.out), "counts": self.counts(),
+                   "videos": [i.to_dict() for i in self.items],
+                   "settings": {"queries": self.queries.names, "known_classes": self.args.known_classes,
+                                "formats": self.formats, "config": self.config.to_dict()}}
+        _write_atomic(self.out / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False))
+
+    def counts(self) -> dict[str, int]:
+        return {s: sum(1 for i in self.items if i.status == s) for s in ("done", "skipped", "failed", "pending")}
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Many videos -> OUT/<stem>/result.json + formats, OUT/predictions.csv, OUT/summary.json."""
+    videos = _list_videos(args.source)
+    formats = _check_formats(args.format)
+    queries = _load_queries(args)
+    config = _build_config(args)
+    out = Path(args.out).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    items = [_Item(v) for v in videos]
+    batch = _Batch(args, items, out, config, queries, formats)
+    for item in items:
+        batch.check_finished(item)
+    pending = [i for i in items if i.status == "pending"]
+    overall = None
+    try:
+        if pending:
+            batch.load_models()
+        if not args.quiet:
+            from tqdm import tqdm
+
+            overall = tqdm(total=len(items), initial=len(items) - len(pending), position=0, desc="videos",
+                           unit="video", file=sys.stderr, dynamic_ncols=True)
+
+        def run_one(item: _Item) -> None:
+            batch.process(item)
+            if overall is not None:
+                overall.update(1)
+
+        if args.workers == 1:
+            for item in pending:
+                run_one(item)
+        else:
+            # Threads share one pipeline, so the models load once; on one GPU the gain is mostly
+            # decoding one video while another is being scored.
+            with ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="zeal-batch") as pool:
+                list(pool.map(run_one, pending))
+    finally:
+        if overall is not None:
+            overall.close()
+        with batch.lock:
+            batch.write_outputs()
+    counts = batch.counts()
+    print(f"{len(items)} video(s): {counts['done']} analysed, {counts['skipped']} already done (skipped),"
+          f" {counts['failed']} failed")
+    for item in items:
+        if item.status == "failed":
+            print(f"  FAILED {item.video}: {item.error}")
+    print(f"wrote {out / PREDICTIONS_FILE} and {out / SUMMARY_FILE}")
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def cmd_eval(argv: list[str]) -> int:
+    from zeal.evaluate import eval_main
+
+    return int(eval_main(argv) or 0)
+
+
+# --- parser ---------------------------------------------------------------------------------------
+def _model_flags() -> argparse.ArgumentParser:
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("models and sampling (flags override ZEAL_* environment variables)")
+    g.add_argument("--preset", help="paper, balanced or light (see `zeal presets`); default: $ZEAL_PRESET or balanced")
+    g.add_argument("--lvlm", help="LVLM: Hugging Face id, local folder, or openai:MODEL@BASE_URL")
+    g.add_argument("--clip-model", help="open_clip model name, e.g. EVA02-L-14")
+    g.add_argument("--clip-pretrained", help="open_clip pretrained tag or local checkpoint file")
+    g.add_argument("--clip-config", metavar="FILE.json",
+                   help="register a custom open_clip architecture (model config JSON) named after the file")
+    g.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: auto)")
+    g.add_argument("--fps", type=_positive_float, help="frames sampled per second (default 1)")
+    g.add_argument("--cache-dir", help="score cache folder (default: $ZEAL_CACHE_DIR or ~/.cache/zeal)")
+    return p
+
+
+def _query_flags() -> argparse.ArgumentParser:
+    p = _Parser(add_help=False)
+    g = p.add_argument_group("classes")
+    g.add_argument("--classes", help="comma-separated class names (built-in library, or a subset of --queries)")
+    g.add_argument("--queries", metavar="FILE", help="query JSON {Class: {start, end, description}}")
+    g.add_argument("--known-classes", action="store_true",
+                   help="the classes are known to occur: skip CLIP class filtering")
+    g.add_argument("--format", default=",".join(DEFAULT_FORMATS),
+                   help="comma-separated export formats (default csv,json)")
+    g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `zeal` argument parser (parse errors raise UsageError)."""
+    parser = _Parser(prog=PROG, description="Zero-shot temporal action localization (ZEAL) from the command line.",
+                     epilog="--debug anywhere on the line shows tracebacks instead of one-line errors.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    models, classes = _model_flags(), _query_flags()
+
+    p = sub.add_parser("localize", parents=[models, classes], help="localize actions in one video",
+                       description="Localize actions in one video; writes result.json and the chosen formats.")
+    p.add_argument("video", help="video file")
+    p.add_argument("--out", help=f"output folder (default ./{DEFAULT_OUT_ROOT}/<video name>/)")
+    p.set_defaults(func=cmd_localize)
+
+    p = sub.add_parser("batch", parents=[models, classes], help="localize actions in many videos (resumable)",
+                       description="Every video of a folder (or listed in a text file) -> OUT/<name>/result.json"
+                                   " + formats, OUT/predictions.csv, OUT/summary.json. Finished videos are"
+                                   " skipped when started again; scores already computed come from the cache.")
+    p.add_argument("source", metavar="FOLDER_OR_LIST", help="folder of videos, or a text file with one path a line")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--workers", type=_positive_int, default=1,
+                   help="videos in parallel (threads sharing one pipeline, models load once; on one GPU"
+                        " this mainly overlaps decoding with scoring)")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("queries", help="write, check or list query sets",
+                       description="Write questions for classes (built-in library, or an LLM), check a query"
+                                   " file, or list the built-in libraries.")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--classes", help="comma-separated class names to write questions for")
+    what.add_argument("--check", metavar="FILE", help="validate a query file and print its classes")
+    what.add_argument("--list", action="store_true", help="list the built-in libraries and their classes")
+    p.add_argument("--out", metavar="FILE", help="where to write the query JSON (default: print it)")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint that writes the questions")
+    p.add_argument("--llm-model", help="model name at that endpoint")
+    p.add_argument("--llm-api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                   help="environment variable holding the API key (default OPENAI_API_KEY)")
+    p.set_defaults(func=cmd_queries)
+
+    p = sub.add_parser("export", help="convert a saved result.json to other formats")
+    p.add_argument("result", metavar="RESULT_JSON", help="result.json written by localize or batch")
+    p.add_argument("--to", required=True, metavar="FORMAT[,FORMAT]", help="export format(s)")
+    p.add_argument("--out", help="output folder (default: the result's folder)")
+    p.add_argument("--all", action="store_true", help="include rejected intervals too")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("presets", help="list the model presets and their download sizes")
+    p.set_defaults(func=cmd_presets)
+
+    sub.add_parser("eval", add_help=False,
+                   help="mAP of predictions against ground truth (see `zeal eval --help`)")
+    return parser
+
+
+def _strip_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """--debug is global and may appear anywhere (before a `--`)."""
+    if "--" in argv:
+        cut = argv.index("--")
+        head, tail = argv[:cut], argv[cut:]
+    else:
+        head, tail = argv, []
+    return [a for a in head if a != "--debug"] + tail, "--debug" in head
+
+
+def _fail(message: str, code: int) -> int:
+    # One line: a message spanning lines (a wrapped library error) is joined.
+    print(f"{PROG}: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `zeal` / `python -m zeal`; returns the exit code."""
+    argv, debug = _strip_debug(list(sys.argv[1:] if argv is None else argv))
+    try:
+        if argv and argv[0] == "eval":
+            return cmd_eval(argv[1:])
+        args = build_parser().parse_args(argv)
+        args.debug = debug
+        if args.command is None:
+            build_parser().print_help()
+            return EXIT_USAGE
+        return args.func(args)
+    except SystemExit as exc:  # --help, or a sub-tool that exits
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else _fail(str(exc.code), EXIT_USAGE))
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        return _fail("interrupted; scores computed so far are cached and will be reused", EXIT_INTERRUPTED)
+    except (ZealError, OSError) as exc:
+        if debug:
+            raise
+        return _fail(str(exc) or type(exc).__name__, EXIT_USAGE)
+    except Exception as exc:
+        if debug:
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (this is a bug; rerun with --debug and report"
+                     " the traceback)", EXIT_FAILED)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
