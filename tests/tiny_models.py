@@ -1,0 +1,215 @@
+"""Tiny random-weight vision-language models of the real architectures, for tests and benchmarks.
+
+Each builder makes a model from the REAL config class, the REAL processor classes and a REAL tokenizer
+(copied into tests/data/tokenizers/ with its LICENSE; Pixtral's tekken file ships inside the pinned
+`mistral-common` package), saves everything with `save_pretrained` into a folder and returns that folder,
+so the scorer loads it exactly as it loads a user's local or hub model.
+
+Sizes are chosen so that a forward pass takes milliseconds on a CPU: hidden width 32-64, one or two
+layers, images of 28-56 px at patch 14. The text weights are initialised wider than the transformers
+default (see _widen_init) so that the logits, and hence P(yes), spread across images and texts: an
+equality test between two code paths is then meaningful (a wrong position or a wrong mask moves P(yes)
+by far more than the 1e-4 tolerance).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Callable
+
+DATA = Path(__file__).resolve().parent / "data" / "tokenizers"
+SEED = 0
+# transformers initialises with std 0.02; at a hidden width of 64 that gives logits of ~0.1 and a P(yes)
+# nearly flat at 0.5. Unit-gain weights and a wider output head spread the logits over a few units.
+LOGIT_GAIN = 4.0
+PATCH = 14
+
+# LLaVA-OneVision's own template (llava-hf), written out here: a default system turn, the user turn with
+# every image first (one "<image>\n" each) and then the text, and the assistant generation prompt.
+LLAVA_OV_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '<image>\n' }}{% endif %}{% endfor %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+    "{% endif %}{{ '<|im_end|>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# The Qwen2 folder's chat_template.json is the BASE model's (it joins content parts, no roles). The
+# instruct models (Qwen2-VL-*-Instruct, Qwen2.5-VL-*-Instruct) render the layout quoted in
+# shared/data/tokenizers/README.md; this template is written to produce exactly that layout.
+QWEN2_VL_INSTRUCT_TEMPLATE = (
+    "{% for message in messages %}"
+    "{% if loop.first and message['role'] != 'system' %}"
+    "{{ '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n' }}{% endif %}"
+    "{{ '<|im_start|>' + message['role'] + '\n' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}"
+    "{% if part['type'] == 'image' %}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{% elif part['type'] == 'video' %}{{ '<|vision_start|><|video_pad|><|vision_end|>' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}"
+    "{% endfor %}{% endif %}{{ '<|im_end|>\n' }}{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}"
+)
+
+# Pixtral (mistral-community/pixtral-12b) layout, as mistral-common renders it:
+# <s>[INST][IMG]...[IMG_END]question[/INST] -- image first, then the text, no system turn.
+PIXTRAL_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'user' %}{{ '[INST]' }}"
+    "{% if message['content'] is string %}{{ message['content'] }}{% else %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'image' %}{{ '[IMG]' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}{% endif %}"
+    "{{ '[/INST]' }}"
+    "{% elif message['role'] == 'assistant' %}"
+    "{% for part in message['content'] %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+    "{{ eos_token }}{% endif %}{% endfor %}"
+)
+
+
+def _qwen2_tokenizer(extra_special: tuple[str, ...] = ()):
+    from tokenizers import AddedToken
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(DATA / "qwen2"))
+    if extra_special:
+        tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in extra_special],
+                       special_tokens=True)
+    return tok
+
+
+def _widen_init(model) -> None:
+    """Re-draw every weight matrix with unit gain (std 1/sqrt(fan_in)) and the output head with
+    LOGIT_GAIN, so activations keep their scale through the layers and logits spread over a few units.
+    Norm weights stay at 1 and biases at 0."""
+    import torch
+
+    head = model.get_output_embeddings().weight
+    with torch.no_grad():
+        for param in model.parameters():
+            if param.ndim < 2:
+                continue
+            fan_in = param[0].numel()
+            gain = LOGIT_GAIN if param is head else 1.0
+            param.normal_(0.0, gain / fan_in ** 0.5)
+
+
+def _save(model, processor, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out_dir)
+    processor.save_pretrained(out_dir)
+    return out_dir
+
+
+def build_tiny_llava_onevision(out_dir: str | Path) -> Path:
+    """LLaVA-OneVision (SigLIP tower, Qwen2 LM, anyres tiling) with the Qwen2 tokenizer. -> folder."""
+    import torch
+    from transformers import (LlavaOnevisionConfig, LlavaOnevisionForConditionalGeneration,
+                              LlavaOnevisionImageProcessor, LlavaOnevisionProcessor,
+                              LlavaOnevisionVideoProcessor, Qwen2Config, SiglipVisionConfig)
+
+    image_size = 2 * PATCH
+    # The real checkpoints add "<image>" and "<video>" to the Qwen2 vocabulary (as 151646/151647); the
+    # shared Qwen2 files give those ids to other tokens, so here they are appended after the last one.
+    tok = _qwen2_tokenizer(("<image>", "<video>"))
+    image_id, video_id = tok.convert_tokens_to_ids(["<image>", "<video>"])
+    pinpoints = [[image_size * a, image_size * b] for a in (1, 2) for b in (1, 2)]
+    torch.manual_seed(SEED)
+    config = LlavaOnevisionConfig(
+        vision_config=SiglipVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, image_size=image_size, patch_size=PATCH),
+        text_config=Qwen2Config(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                                num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                max_position_embeddings=4096, tie_word_embeddings=False),
+        image_token_index=image_id, video_token_index=video_id, image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="full", vision_feature_layer=-1, vision_aspect_ratio="anyres_max_9",
+    )
+    model = LlavaOnevisionForConditionalGeneration(config).eval()
+    _widen_init(model)
+    image_processor = LlavaOnevisionImageProcessor(size={"height": image_size, "width": image_size},
+                                                   crop_size={"height": image_size, "width": image_size},
+                                                   image_grid_pinpoints=pinpoints)
+    video_processor = LlavaOnevisionVideoProcessor(size={"height": image_size, "width": image_size})
+    processor = LlavaOnevisionProcessor(image_processor=image_processor, tokenizer=tok,
+                                        video_processor=video_processor,
+                                        num_image_tokens=(image_size // PATCH) ** 2,
+                                        vision_feature_select_strategy="full", chat_template=LLAVA_OV_TEMPLATE,
+                                        vision_aspect_ratio="anyres_max_9")
+    return _save(model, processor, Path(out_dir))
+
+
+def _build_qwen_vl(out_dir: str | Path, version: str) -> Path:
+    import torch
+    import transformers as tf
+
+    tok = _qwen2_tokenizer()
+    torch.manual_seed(SEED)
+    head_dim = 16
+    text = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                num_attention_heads=64 // head_dim, num_key_value_heads=2, max_position_embeddings=4096,
+                # M-RoPE sections (temporal, height, width) sum to head_dim / 2
+                rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": [2, 3, 3]})
+    special = dict(image_token_id=tok.convert_tokens_to_ids("<|image_pad|>"),
+                   video_token_id=tok.convert_tokens_to_ids("<|video_pad|>"),
+                   vision_start_token_id=tok.convert_tokens_to_ids("<|vision_start|>"),
+                   vision_end_token_id=tok.convert_tokens_to_ids("<|vision_end|>"))
+    if version == "2":
+        vision = dict(depth=1, embed_dim=32, hidden_size=64, num_heads=2, patch_size=PATCH,
+                      spatial_merge_size=2, temporal_patch_size=2, mlp_ratio=2)
+        config = tf.Qwen2VLConfig(vision_config=vision, text_config=text, **special)
+        model_class, processor_class = tf.Qwen2VLForConditionalGeneration, tf.Qwen2VLProcessor
+    else:
+        # window attention over 2x2 merged patches in layer 0, full attention in layer 1
+        vision = dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=64,
+                      patch_size=PATCH, spatial_merge_size=2, temporal_patch_size=2,
+                      window_size=2 * 2 * PATCH, fullatt_block_indexes=[1])
+        config = tf.Qwen2_5_VLConfig(vision_config=vision, text_config=text, **special)
+        model_class, processor_class = tf.Qwen2_5_VLForConditionalGeneration, tf.Qwen2_5_VLProcessor
+    model = model_class(config).eval()
+    _widen_init(model)
+    # min/max pixels pin the dynamic resolution to small grids: at most 4x4 patches, i.e. 2x2 tokens
+    # after the 2x2 merge.
+    image_processor = tf.Qwen2VLImageProcessor(min_pixels=(2 * PATCH) ** 2, max_pixels=(4 * PATCH) ** 2,
+                                               patch_size=PATCH, merge_size=2, temporal_patch_size=2)
+    processor = processor_class(image_processor=image_processor, tokenizer=tok,
+                                video_processor=tf.Qwen2VLVideoProcessor(),
+                                chat_template=QWEN2_VL_INSTRUCT_TEMPLATE)
+    return _save(model, processor, Path(out_dir))
+
+
+def build_tiny_qwen2_vl(out_dir: str | Path) -> Path:
+    """Qwen2-VL (M-RoPE, dynamic resolution) with the Qwen2 tokenizer and the instruct layout. -> folder."""
+    return _build_qwen_vl(out_dir, "2")
+
+
+def build_tiny_qwen2_5_vl(out_dir: str | Path) -> Path:
+    """Qwen2.5-VL (M-RoPE, windowed vision attention) with the Qwen2 tokenizer. -> folder."""
+    return _build_qwen_vl(out_dir, "2.5")
+
+
+BUILDERS: dict[str, Callable[[str | Path], Path]] = {
+    "llava_onevision": build_tiny_llava_onevision,
+    "qwen2_vl": build_tiny_qwen2_vl,
+    "qwen2_5_vl": build_tiny_qwen2_5_vl,
+}
+
+
+def ensure_tiny_models(root: str | Path, archs: list[str] | None = None) -> dict[str, Path]:
+    """Build each tiny model into root/<arch>/ unless a complete build is already there.
+
+    Returns {arch: folder}. A marker file written last makes an interrupted build count as missing.
+    """
+    root = Path(root)
+    out: dict[str, Path] = {}
+    for arch in archs or list(BUILDERS):
+        folder = root / arch
+        marker = folder / ".complete"
+        if not marker.exists():
+            BUILDERS[arch](folder)
+            marker.write_text(json.dumps({"arch": arch, "seed": SEED}))
+        out[arch] = folder
+    return out

@@ -1,0 +1,417 @@
+"""P(yes) of a Hugging Face vision-language model, with the image prefix computed once per frame.
+
+The only module that imports the transformers LVLM stack (`import zeal` does not import it).
+
+For one frame and the 2k questions of a video, every prompt is
+    [template head + image tokens + text up to the first token where the questions differ] + [suffix_i]
+so the shared prefix (with the vision encoder) runs once; its keys/values are then repeated along the
+batch and all suffixes run as ONE batch against them. P(yes) is read from the raw logits at each
+suffix's last token: softmax over (logsumexp of every single-token "yes" variant, logsumexp of every
+"no" variant). `p_yes_reference` is the plain one-prompt-at-a-time forward, the oracle of the tests.
+
+Why this is exact: the suffixes are right-padded, so under causal attention a real token never sees a
+pad, and each suffix token gets the position it has in the full prompt (for Qwen2-VL's M-RoPE: the
+prefix's last text position + 1 + i on all three axes, as generate() does with `rope_deltas`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from zeal.errors import ModelError
+
+# Every spelling of the answers that a tokenizer may hold as one token. Plain strings are encoded;
+# the "▁" (SentencePiece) and "Ġ" (byte-level BPE) forms are looked up as vocabulary entries.
+YES_VARIANTS = ("yes", "Yes", "YES", " yes", " Yes", " YES")
+NO_VARIANTS = ("no", "No", "NO", " no", " No", " NO")
+SPACE_MARKERS = ("▁", "Ġ")
+# Keys of a processor's output that hold one value per token (truncated to the prefix).
+PER_TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
+MODEL_CLASS_NAMES = ("AutoModelForImageTextToText", "AutoModelForVision2Seq", "AutoModelForCausalLM")
+CONFIG_HASH_CHARS = 12
+OOM_ADVICE = ("lower LVLMConfig.frames_per_batch, use a smaller model or dtype, free GPU memory, "
+              "or run on the CPU (device='cpu')")
+
+
+@dataclass(frozen=True)
+class AnswerIds:
+    """Token ids whose logits count as "yes" and as "no" (deduplicated, sorted)."""
+
+    yes: tuple[int, ...]
+    no: tuple[int, ...]
+
+
+def resolve_answer_ids(tokenizer: Any, name: str = "model") -> AnswerIds:
+    """Every single-token spelling of yes and no in `tokenizer`. ModelError when a side has none."""
+    vocab = tokenizer.get_vocab()
+    unknown = tokenizer.unk_token_id
+
+    def spells(token_id: int, word: str) -> bool:
+        # guards against an unknown-token id and against normalizers that change the word
+        text = tokenizer.decode([token_id]).replace("▁", " ").replace("Ġ", " ")
+        return token_id != unknown and text.strip() == word.strip()
+
+    def single_tokens(words: Sequence[str]) -> tuple[int, ...]:
+        ids: set[int] = set()
+        for word in words:
+            encoded = tokenizer.encode(word, add_special_tokens=False)
+            if len(encoded) == 1 and spells(int(encoded[0]), word):
+                ids.add(int(encoded[0]))
+            if not word.startswith(" "):
+                continue
+            for marker in SPACE_MARKERS:  # vocabulary forms of " yes": "▁yes", "Ġyes"
+                token_id = vocab.get(marker + word[1:])
+                if token_id is not None and spells(int(token_id), word):
+                    ids.add(int(token_id))
+        return tuple(sorted(ids))
+
+    yes, no = single_tokens(YES_VARIANTS), single_tokens(NO_VARIANTS)
+    missing = [side for side, ids in (("yes", yes), ("no", no)) if not ids]
+    if missing:
+        raise ModelError(f"the tokenizer of {name} has no single token for {' or '.join(missing)!r} "
+                         f"(tried {list(YES_VARIANTS + NO_VARIANTS)}); P(yes) cannot be read from its "
+                         "logits: choose a model whose vocabulary holds the words yes/no")
+    return AnswerIds(yes=yes, no=no)
+
+
+def _is_oom(error: BaseException) -> bool:
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def _pick_device(device: str) -> torch.device:
+    if device != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype != "auto":
+        try:
+            return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
+                    "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}[dtype]
+        except KeyError:
+            raise ModelError(f"unknown dtype {dtype!r}: use auto, float32, float16 or bfloat16") from None
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device.type == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def _local_model_id(folder: Path) -> str:
+    """Resolved path + a short hash of config.json and the weight files' names, sizes and mtimes,
+    so that replacing the weights in place invalidates every cache keyed on the model id."""
+    digest = hashlib.sha256()
+    config = folder / "config.json"
+    if config.exists():
+        digest.update(config.read_bytes())
+    for path in sorted(folder.iterdir()):
+        if path.suffix in (".safetensors", ".bin", ".pt", ".pth", ".gguf") and path.is_file():
+            stat = path.stat()
+            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return f"{folder.resolve()}@{digest.hexdigest()[:CONFIG_HASH_CHARS]}"
+
+
+def _missing_model_error(name: str, cause: BaseException | None) -> ModelError:
+    detail = f" ({type(cause).__name__}: {str(cause).splitlines()[0][:300]})" if cause else ""
+    return ModelError(
+        f"cannot load the vision-language model {name!r}{detail}. Models are not downloaded here: point "
+        "LVLMConfig.model at a local folder that holds the weights (config.json, *.safetensors, the "
+        "processor and tokenizer files), or put the model in the Hugging Face cache and set "
+        "HF_HOME=<cache folder> and HF_HUB_OFFLINE=1")
+
+
+class LVLMScorer:
+    """P(yes) for (image, question) pairs from a transformers image-text-to-text model.
+
+    Build it with `from_pretrained`, or pass an already loaded model and processor (tests, notebooks).
+    frames_per_batch: frames whose prefixes run together; texts_per_batch: suffixes per forward
+    (None = all); both shrink automatically when the GPU runs out of memory.
+    """
+
+    def __init__(self, model: Any, processor: Any, model_id: str, frames_per_batch: int = 4,
+                 texts_per_batch: int | None = None) -> None:
+        if frames_per_batch < 1 or (texts_per_batch is not None and texts_per_batch < 1):
+            raise ModelError(f"frames_per_batch={frames_per_batch} and texts_per_batch={texts_per_batch} "
+                             "must be at least 1")
+        self.model = model.eval()
+        self.processor = processor
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.model_id = model_id
+        self.frames_per_batch = frames_per_batch
+        self.texts_per_batch = texts_per_batch
+        self.answer_ids = resolve_answer_ids(self.tokenizer, model_id)
+        self.device = next(model.parameters()).device
+        self._forward_args = set(inspect.signature(model.forward).parameters)
+        self._yes = torch.tensor(self.answer_ids.yes, device=self.device)
+        self._no = torch.tensor(self.answer_ids.no, device=self.device)
+        self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+
+    # ---------------------------------------------------------------- loading
+    @classmethod
+    def from_pretrained(cls, name_or_path: str, device: str = "auto", dtype: str = "auto",
+                        frames_per_batch: int = 4) -> "LVLMScorer":
+        """Load a hub id (from the local HF cache) or a local folder. ModelError when it is not there."""
+        import transformers
+
+        torch_device = _pick_device(device)
+        torch_dtype = _pick_dtype(dtype, torch_device)
+        local = Path(name_or_path).expanduser()
+        if local.is_dir():
+            source = str(local)
+        elif name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
+            raise _missing_model_error(name_or_path, FileNotFoundError(f"no folder {local}"))
+        else:
+            source = name_or_path
+        try:
+            processor = transformers.AutoProcessor.from_pretrained(source)
+            model = None
+            errors: list[str] = []
+            for class_name in MODEL_CLASS_NAMES:
+                auto_class = getattr(transformers, class_name, None)
+                if auto_class is None:
+                    continue
+                try:
+                    model = auto_class.from_pretrained(source, dtype=torch_dtype)
+                    break
+                except ValueError as error:  # this Auto class does not map the config: try the next
+                    errors.append(f"{class_name}: {error}")
+            if model is None:
+                raise ModelError(f"{name_or_path!r} is not an image-text-to-text model that transformers "
+                                 f"can load ({'; '.join(errors)[:500]})")
+        except ModelError:
+            raise
+        except (OSError, ImportError) as error:  # not found locally/in cache, hub unreachable
+            raise _missing_model_error(name_or_path, error) from error
+        model.to(torch_device)
+        if local.is_dir():
+            model_id = _local_model_id(local)
+        else:
+            revision = getattr(model.config, "_commit_hash", None)
+            model_id = f"{name_or_path}@{revision}" if revision else name_or_path
+        return cls(model, processor, model_id, frames_per_batch=frames_per_batch)
+
+    # ---------------------------------------------------------------- prompts
+    def render(self, text: str) -> str:
+        """The full prompt string for one user text: the model's chat template, image first."""
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        try:
+            return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        except Exception as error:  # no template, or a template that rejects this layout
+            raise ModelError(f"the chat template of {self.model_id} cannot render an image + text user "
+                             f"turn ({error}); use a model with a chat template (an -Instruct/-hf checkpoint)"
+                             ) from error
+
+    def _encode(self, prompts: list[str], images: list[Any]) -> dict[str, Any]:
+        # The chat template already holds the special tokens (BOS etc.), so the tokenizer adds none.
+        return dict(self.processor(text=prompts, images=images, return_tensors="pt",
+                                   add_special_tokens=False, padding=True))
+
+    # ---------------------------------------------------------------- scoring
+    def _to_p_yes(self, logits: torch.Tensor) -> np.ndarray:
+        """[B, V] raw logits -> [B] float64 P(yes)."""
+        logits = logits.double()
+        yes = torch.logsumexp(logits.index_select(-1, self._yes), dim=-1)
+        no = torch.logsumexp(logits.index_select(-1, self._no), dim=-1)
+        return torch.sigmoid(yes - no).cpu().numpy()
+
+    @torch.inference_mode()
+    def p_yes_reference(self, images: Sequence[Any], texts: Sequence[str]) -> np.ndarray:
+        """One full forward per (image, text), no cache, no batching. -> [len(images), len(texts)] float64."""
+        images = [_as_pil(image) for image in images]
+        out = np.empty((len(images), len(texts)), dtype=np.float64)
+        for i, image in enumerate(images):
+            for j, text in enumerate(texts):
+                enc = self._to_device(self._encode([self.render(text)], [image]))
+                logits = self.model(**enc, use_cache=False, **self._keep_last()).logits[:, -1]
+                out[i, j] = self._to_p_yes(logits)[0]
+        return out
+
+    def p_yes(self, images: Sequence[Any], texts: Sequence[str]) -> np.ndarray:
+        """P(yes) of every (image, text) pair. images: HxWx3 uint8 arrays or PIL images; texts: full user
+        texts. -> [len(images), len(texts)] float64 in (0, 1)."""
+        if len(images) == 0 or len(texts) == 0:
+            return np.zeros((len(images), len(texts)), dtype=np.float64)
+        unique = list(dict.fromkeys(texts))
+        plan = self._plan(unique)
+        pil = [_as_pil(image) for image in images]
+        scores = self._with_oom_backoff(lambda frames_n, texts_n: self._score(pil, plan, frames_n, texts_n),
+                                        len(unique))
+        column = {text: j for j, text in enumerate(unique)}
+        return scores[:, [column[text] for text in texts]]
+
+    def _with_oom_backoff(self, run: Callable[[int, int], np.ndarray], n_texts: int) -> np.ndarray:
+        """Call run(frames_per_batch, texts_per_batch); on an out-of-memory error halve the frames per
+        batch, then (at one frame) the texts per batch, and retry. The smaller sizes stay for later calls;
+        at one frame and one text: ModelError with advice."""
+        while True:
+            texts_n = min(self.texts_per_batch or n_texts, n_texts)
+            try:
+                return run(self.frames_per_batch, texts_n)
+            except (torch.OutOfMemoryError, RuntimeError) as error:
+                if not _is_oom(error):
+                    raise
+                if self.device.type == "cuda":
+                    torch.cuda.empty_cache()
+                if self.frames_per_batch > 1:
+                    self.frames_per_batch //= 2
+                elif texts_n > 1:
+                    self.texts_per_batch = texts_n // 2
+                else:
+                    raise ModelError(f"{self.model_id} runs out of memory on {self.device} even with one "
+                                     f"frame and one question per batch: {OOM_ADVICE}") from error
+
+    # ------------------------------------------------------------ the cached path
+    def _plan(self, texts: list[str]) -> "_Plan":
+        """Split the tokenized prompts into the shared part and per-text suffixes (unexpanded ids)."""
+        prompts = [self.render(text) for text in texts]
+        ids = [self.tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts]
+        shared = _common_prefix_len(ids)
+        # Every suffix keeps at least one token: its logits are the answer's.
+        shared = min(shared, min(len(x) for x in ids) - 1)
+        return _Plan(prompts=prompts, ids=ids, shared=shared)
+
+    @torch.inference_mode()
+    def _score(self, images: list[Any], plan: "_Plan", frames_n: int, texts_n: int) -> np.ndarray:
+        out = np.empty((len(images), len(plan.prompts)), dtype=np.float64)
+        prefixes = [self._prefix_inputs(image, plan) for image in images]
+        groups: dict[tuple, list[int]] = {}
+        for index, prefix in enumerate(prefixes):
+            groups.setdefault(prefix.key, []).append(index)
+        for members in groups.values():
+            for start in range(0, len(members), frames_n):
+                batch = members[start:start + frames_n]
+                out[batch] = self._score_frames([prefixes[i] for i in batch], plan, texts_n)
+        return out
+
+    def _prefix_inputs(self, image: Any, plan: "_Plan") -> "_Prefix":
+        enc = self._encode([plan.prompts[0]], [image])
+        full = enc["input_ids"][0].tolist()
+        tail = plan.ids[0][plan.shared:]
+        expansion = len(full) - len(plan.ids[0])  # tokens the processor added for the image
+        if expansion < 0 or full[len(full) - len(tail):] != tail:
+            raise ModelError(f"the processor of {self.model_id} tokenizes the text after the image "
+                             "differently from its tokenizer; prefix caching cannot be used")
+        length = expansion + plan.shared
+        inputs = {k: (v[:, :length] if k in PER_TOKEN_KEYS and torch.is_tensor(v) else v)
+                  for k, v in enc.items()}
+        key = (length, tuple(sorted((k, tuple(v.shape)) for k, v in inputs.items() if torch.is_tensor(v))))
+        return _Prefix(inputs=inputs, length=length, key=key)
+
+    def _score_frames(self, prefixes: list["_Prefix"], plan: "_Plan", texts_n: int) -> np.ndarray:
+        """One prefix forward for these frames (same prefix length), then the suffixes in chunks."""
+        inputs = {k: torch.cat([p.inputs[k] for p in prefixes]) if torch.is_tensor(prefixes[0].inputs[k])
+                  else prefixes[0].inputs[k] for k in prefixes[0].inputs}
+        inputs = self._to_device(inputs)
+        length = prefixes[0].length
+        out = self.model(**inputs, use_cache=True, **self._keep_last())
+        cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
+        start, mrope = self._suffix_start(length, len(prefixes))
+        frames = len(prefixes)
+        result = np.empty((frames, len(plan.prompts)), dtype=np.float64)
+        for t0 in range(0, len(plan.prompts), texts_n):
+            chunk = list(range(t0, min(t0 + texts_n, len(plan.prompts))))
+            suffixes = [plan.ids[j][plan.shared:] for j in chunk]
+            width = max(len(s) for s in suffixes)
+            ids = torch.full((len(chunk), width), self._pad_id, dtype=torch.long)
+            for row, suffix in enumerate(suffixes):
+                ids[row, :len(suffix)] = torch.tensor(suffix)
+            last = torch.tensor([len(s) - 1 for s in suffixes])
+            # batch order: frame-major, then text
+            ids = ids.repeat(frames, 1).to(self.device)
+            last = last.repeat(frames).to(self.device)
+            positions = start.repeat_interleave(len(chunk))[:, None] + torch.arange(width, device=self.device)
+            if mrope:  # the same text position on the temporal, height and width axes
+                positions = positions[None].expand(3, -1, -1)
+            logits = self.model(input_ids=ids, position_ids=positions, cache=_expand_cache(cache, len(chunk)),
+                                use_cache=True, logits_to_keep=last[:, None]).logits[:, -1]
+            result[:, chunk] = self._to_p_yes(logits).reshape(frames, len(chunk))
+        return result
+
+    def _suffix_start(self, prefix_length: int, frames: int) -> tuple[torch.Tensor, bool]:
+        """Position id of each frame's first suffix token ([frames] int64) and whether the model uses
+        3-D M-RoPE positions. Call right after the prefix forward.
+
+        Most models number tokens 0, 1, ...: the suffix starts at prefix_length. M-RoPE models
+        (Qwen2-VL, Qwen2.5-VL) number the text after an image from max(image position) + 1, i.e.
+        token index + rope_deltas; the model stores rope_deltas while running the prefix, exactly as it
+        does inside generate(), and the suffix (text only) continues from there on all three axes."""
+        start = torch.full((frames,), prefix_length, dtype=torch.long, device=self.device)
+        inner = getattr(self.model, "model", self.model)
+        deltas = getattr(inner, "rope_deltas", None) if hasattr(inner, "get_rope_index") else None
+        if deltas is None:
+            return start, False
+        return start + deltas.reshape(-1).to(self.device), True
+
+    # ---------------------------------------------------------------- helpers
+    def _keep_last(self) -> dict[str, int]:
+        return {"logits_to_keep": 1} if "logits_to_keep" in self._forward_args else {}
+
+    def _to_device(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        dtype = self.model.dtype
+        moved = {}
+        for key, value in inputs.items():
+            if torch.is_tensor(value):
+                value = value.to(self.device, dtype=dtype) if value.is_floating_point() else value.to(self.device)
+            moved[key] = value
+        return moved
+
+
+@dataclass
+class _Plan:
+    prompts: list[str]
+    ids: list[list[int]]
+    shared: int
+
+
+@dataclass
+class _Prefix:
+    inputs: dict[str, Any]
+    length: int
+    key: tuple
+
+
+def _common_prefix_len(seqs: list[list[int]]) -> int:
+    first = seqs[0]
+    n = min(len(s) for s in seqs)
+    for i in range(n):
+        token = first[i]
+        if any(s[i] != token for s in seqs):
+            return i
+    return n
+
+
+def _expand_cache(cache: Any, repeats: int) -> Any:
+    """A new cache holding each batch row of `cache` `repeats` times (row-major), leaving `cache` intact."""
+    import copy
+
+    expanded = copy.copy(cache)
+    expanded.layers = [copy.copy(layer) for layer in cache.layers]
+    expanded.batch_repeat_interleave(repeats)
+    return expanded
+
+
+def _as_pil(image: Any) -> Any:
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        return image.convert("RGB")
+    array = np.asarray(image)
+    if array.ndim != 3 or array.shape[2] != 3 or array.dtype != np.uint8:
+        raise ModelError(f"an image must be an HxWx3 uint8 array or a PIL image, got shape {array.shape} "
+                         f"dtype {array.dtype}")
+    return Image.fromarray(array)
