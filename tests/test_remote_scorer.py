@@ -1,0 +1,324 @@
+"""RemoteScorer against a real HTTP server on 127.0.0.1 that serves a tiny LLaVA-OneVision (real
+architecture, real Qwen2 tokenizer, random weights) through the OpenAI chat-completions schema and
+SGLang's /generate (tests/openai_lvlm_server.py).
+
+Why the tiny model's output head is edited: a random model over a 151k vocabulary never puts "yes" or
+"no" among its top 20 tokens, so chat-mode P(yes) would always be the bounded 0.5 and a comparison with
+the local scorer would be vacuous. `_lift_answer_rows` adds the same vector to the lm_head rows of every
+yes/no spelling, which raises all their logits by the same input-dependent amount: they enter the top
+20, while the yes-minus-no logit difference, and hence P(yes), is exactly what the unedited model gives.
+This is a change of weights served by a real forward pass, not a faked output.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from openai_lvlm_server import LVLMTestServer
+from tiny_models import build_tiny_llava_onevision
+from zeal import remote_scorer
+from zeal.errors import ConfigError, ModelError
+from zeal.queries import prompt_text
+from zeal.remote_scorer import RemoteScorer, p_yes_from_top_logprobs
+
+SERVED = "tiny-lvlm"
+TOL = 1e-4
+# Margin (logit units) by which the lifted answers clear the best other token on the probe inputs.
+LIFT_MARGIN = 12.0
+# Fast retries for tests: the production default base is 0.5 s.
+FAST = dict(backoff_base_s=0.01, backoff_cap_s=0.1)
+
+
+def _frames(n: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    # Different sizes and aspect ratios exercise the processor's resizing/tiling.
+    return [rng.integers(0, 256, (int(rng.integers(24, 72)), int(rng.integers(24, 72)), 3), dtype=np.uint8)
+            for _ in range(n)]
+
+
+TEXTS = [prompt_text("CliffDiving", "Is the person standing on the edge of a cliff above water?"),
+         prompt_text("CliffDiving", "Is the person submerged in or breaking the surface of the water?"),
+         prompt_text("LongJump", "Is the athlete landing in the sand pit?")]
+
+
+def _lift_answer_rows(folder):
+    """Raise the logits of every yes/no spelling into the top 20 without changing P(yes) (see above)."""
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from zeal.lvlm_scorer import resolve_answer_ids
+
+    processor = AutoProcessor.from_pretrained(str(folder))
+    model = AutoModelForImageTextToText.from_pretrained(str(folder), dtype=torch.float32).eval()
+    ids = resolve_answer_ids(processor.tokenizer)
+    answers = torch.tensor(ids.yes + ids.no)
+    head = model.get_output_embeddings()
+    captured: list[torch.Tensor] = []
+    hook = head.register_forward_hook(lambda mod, inp, out: captured.append(inp[0][0, -1].detach()))
+    logits = []
+    with torch.inference_mode():
+        for image in _frames(3, seed=99):
+            for text in TEXTS[:2]:
+                messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+                prompt = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+                enc = processor(text=[prompt], images=[image], return_tensors="pt", add_special_tokens=False)
+                logits.append(model(**enc, logits_to_keep=1).logits[0, -1])
+    hook.remove()
+    hidden, logits = torch.stack(captured), torch.stack(logits)
+    direction = hidden.mean(0) / hidden.mean(0).norm()
+    projection = hidden @ direction  # > 0 on every probe: the last position's state points one way
+    assert projection.min() > 0
+    others = logits.clone()
+    others[:, answers] = -math.inf
+    needed = (others.max() - logits[:, answers].min() + LIFT_MARGIN) / projection.min()
+    with torch.no_grad():
+        head.weight[answers] += needed * direction
+    model.save_pretrained(str(folder))
+    return model, processor
+
+
+@pytest.fixture(scope="module")
+def lifted(tmp_path_factory):
+    """(folder, model, processor) of the tiny LLaVA-OneVision with its answer rows lifted."""
+    folder = build_tiny_llava_onevision(tmp_path_factory.mktemp("remote") / "llava_ov")
+    model, processor = _lift_answer_rows(folder)
+    return folder, model, processor
+
+
+@pytest.fixture(scope="module")
+def model_dir(lifted):
+    return lifted[0]
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return _frames(4, seed=0)
+
+
+@pytest.fixture(scope="module")
+def expected(lifted, frames):
+    """The local scorer's P(yes) for the same model, frames and texts: what every remote run must give.
+    (The scorer is built from the weights just saved; the server loads them from the folder.)"""
+    from zeal.lvlm_scorer import LVLMScorer
+
+    folder, model, processor = lifted
+    out = LVLMScorer(model, processor, model_id=str(folder)).p_yes(frames, TEXTS)
+    # Spread across frames and questions, so that equality says something.
+    assert out.std() > 0.05
+    return out
+
+
+@pytest.fixture(scope="module")
+def _server(lifted):
+    # The very weights the local scorer ran, already in memory (loading the folder again costs seconds).
+    _, model, processor = lifted
+    with LVLMTestServer(served_name=SERVED, model=model, processor=processor) as server:
+        yield server
+
+
+@pytest.fixture
+def server(_server):
+    _server.clear_faults()
+    _server.reset_log()
+    if _server._httpd is None:  # a test stopped it
+        _server.start()
+    deadline = time.monotonic() + 10
+    while _server.active and time.monotonic() < deadline:  # answers a client gave up on (timeouts)
+        time.sleep(0.02)
+    yield _server
+    _server.clear_faults()
+
+
+def _scorer(*urls: str, **kwargs) -> RemoteScorer:
+    options = dict(max_in_flight=4, timeout_s=10, max_retries=5, **FAST)
+    options.update(kwargs)
+    return RemoteScorer.from_spec(f"openai:{SERVED}@{','.join(urls)}", **options)
+
+
+# --- pure parts ---------------------------------------------------------------------------------------
+
+def test_p_yes_gathers_every_spelling():
+    top = [(" Yes", -0.5), ("yes", -2.0), ("▁YES", -4.0), ("No", -1.5), ("Ġno", -3.0), ("maybe", -6.0),
+           ("yes.", -1.0), ("nope", -0.7)]
+    yes = np.logaddexp.reduce([-0.5, -2.0, -4.0])
+    no = np.logaddexp.reduce([-1.5, -3.0])
+    p, bounded = p_yes_from_top_logprobs(top)
+    assert bounded == 0
+    assert p == pytest.approx(1 / (1 + np.exp(no - yes)), abs=1e-12)
+
+
+def test_p_yes_bounds_an_absent_side_with_the_smallest_logprob():
+    p, bounded = p_yes_from_top_logprobs([("Yes", -0.1), ("the", -2.0), ("a", -5.0)])
+    assert bounded == 1 and p == pytest.approx(1 / (1 + np.exp(-5.0 + 0.1)))
+    p, bounded = p_yes_from_top_logprobs([("No", -0.2), ("a", -3.0)])
+    assert bounded == 1 and p == pytest.approx(1 / (1 + np.exp(-0.2 + 3.0)))
+    p, bounded = p_yes_from_top_logprobs([("the", -0.2), ("a", -3.0)])
+    assert bounded == 2 and p == 0.5
+
+
+def test_spec_parsing_and_errors():
+    s = RemoteScorer.from_spec("openai:org/model-7b@http://a:8000/v1/, https://b/v1")
+    assert s.model_id == "openai:org/model-7b"
+    assert s.urls == ["http://a:8000/v1", "https://b/v1"]
+    for bad in ["org/model@http://a", "openai:@http://a", "openai:model", "openai:model@", "openai:m@ftp://x"]:
+        with pytest.raises(ConfigError, match="openai:|http"):
+            RemoteScorer.from_spec(bad)
+    with pytest.raises(ConfigError, match="max_in_flight"):
+        RemoteScorer.from_spec("openai:m@http://a", max_in_flight=0)
+    with pytest.raises(ConfigError, match="yes/no token ids"):
+        RemoteScorer.from_spec("openai:m@http://a", mode="sglang")
+
+
+# --- against the server ---------------------------------------------------------------------------------
+
+def test_chat_mode_equals_local_scorer(server, frames, expected):
+    with _scorer(server.url) as scorer:
+        got = scorer.p_yes(frames, TEXTS)
+        # Every answer had both yes and no among its top 20: no bound entered the comparison.
+        assert scorer.stats["bounded"] == 0
+        assert scorer.stats["requests"] == len(frames) * len(TEXTS)
+    assert got.shape == (len(frames), len(TEXTS)) and got.dtype == np.float64
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+    assert len(server.served()) == got.size
+
+
+def test_sglang_mode_equals_local_scorer(server, model_dir, frames, expected):
+    with _scorer(server.root, mode="sglang", tokenizer=str(model_dir)) as scorer:
+        got = scorer.p_yes(frames, TEXTS)
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+    assert {r.path for r in server.served()} == {"/generate"}
+
+
+def _dispatch_displacement(records, frame_hashes, texts) -> int:
+    """Largest |arrival position - frame-major job index| over the served requests."""
+    index = {(h, t): i * len(texts) + j for i, h in enumerate(frame_hashes) for j, t in enumerate(texts)}
+    return max(abs(pos - index[(r.image_hash, r.text)]) for pos, r in enumerate(records))
+
+
+def test_questions_of_a_frame_go_out_together_and_in_flight_is_bounded(server, frames, expected, monkeypatch):
+    encoded = []
+    original = remote_scorer.encode_image
+    monkeypatch.setattr(remote_scorer, "encode_image", lambda im, *a, **k: encoded.append(1) or original(im, *a, **k))
+    max_in_flight = 3
+    server.delay_s = 0.08  # slow answers: the client must hold requests back
+    with _scorer(server.url, max_in_flight=max_in_flight) as scorer:
+        got = scorer.p_yes(frames, TEXTS)
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+    assert len(encoded) == len(frames)  # one encoding per frame, not per question
+    assert 2 <= server.peak_active <= max_in_flight
+    records = server.served()
+    hashes = list(dict.fromkeys(r.image_hash for r in records))
+    assert len(hashes) == len(frames)
+    # Frame-major dispatch: a request arrives at most max_in_flight - 1 places from its queue position.
+    assert _dispatch_displacement(records, hashes, TEXTS) < max_in_flight
+    # The check can fail: the same requests in question-major order are far from frame-major.
+    by_text = sorted(records, key=lambda r: (TEXTS.index(r.text), hashes.index(r.image_hash)))
+    assert _dispatch_displacement(by_text, hashes, TEXTS) >= max_in_flight
+
+
+@pytest.mark.parametrize("fault", ["429", "500", "drop", "timeout"])
+def test_injected_faults_lose_nothing(server, frames, expected, fault):
+    n_faults = 3
+    timeout_s = 10.0
+    if fault == "drop":
+        server.drop_next(n_faults)
+    elif fault == "timeout":
+        # Enough for a normal answer on a busy 2-core machine (a slow one is just retried), well below
+        # the injected delay.
+        timeout_s, n_faults = 1.0, 2
+        server.delay_next(n_faults, 2.5 * timeout_s)
+    else:
+        server.fail_next(n_faults, int(fault))
+    with _scorer(server.url, timeout_s=timeout_s, max_in_flight=2) as scorer:
+        got = scorer.p_yes(frames, TEXTS)
+        assert scorer.stats["retries"] >= n_faults
+    np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
+    outcomes = [r.outcome for r in server.records]
+    if fault in ("429", "500"):
+        assert outcomes.count(f"status:{fault}") == n_faults
+    elif fault == "drop":
+        assert outcomes.count("drop") == n_faults
+
+
+def test_server_restarted_mid_run_loses_nothing(server, frames, expected):
+    server.delay_s = 0.03
+    result: dict = {}
+
+    def run():
+        with _scorer(server.url, max_retries=8) as scorer:
+            result["p"] = scorer.p_yes(frames, TEXTS)
+            result["stats"] = dict(scorer.stats)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 20
+    while len(server.served()) < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    served_before = len(server.served())
+    server.restart(down_s=0.4)
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert 0 < served_before < len(frames) * len(TEXTS)  # the restart really fell mid-run
+    np.testing.assert_allclose(result["p"], expected, atol=TOL, rtol=0)
+    assert result["stats"]["retries"] >= 1
+
+
+def test_exhausted_retries_raise_a_resumable_model_error(server, frames):
+    server.fail_next(1000, 503)
+    with _scorer(server.url, max_retries=2) as scorer:
+        with pytest.raises(ModelError, match=r"frames x 3 questions.*503.*run again to resume"):
+            scorer.p_yes(frames, TEXTS)
+    # Aborted early: not every queued request was tried three times.
+    assert len(server.records) < len(frames) * len(TEXTS) * 3
+
+
+def test_client_errors_are_not_retried(server, frames):
+    scorer = RemoteScorer.from_spec(f"openai:no-such-model@{server.url}", max_retries=5, **FAST)
+    with scorer, pytest.raises(ModelError, match="HTTP 404"):
+        scorer.p_yes(frames[:1], TEXTS[:1])
+    assert len(server.records) == 1
+
+
+def test_round_robin_across_two_servers(server, frames, expected):
+    with LVLMTestServer(served_name=SERVED, share=server) as second:
+        with _scorer(server.url, second.url, max_in_flight=2) as scorer:
+            np.testing.assert_allclose(scorer.p_yes(frames, TEXTS), expected, atol=TOL, rtol=0)
+        a, b = len(server.served()), len(second.served())
+    assert a + b == len(frames) * len(TEXTS) and abs(a - b) <= 2  # alternating
+
+
+def test_a_dead_endpoint_leaves_the_rotation_and_is_retried_after_cooldown(server, frames, expected):
+    second = LVLMTestServer(served_name=SERVED, share=server).start()
+    second.stop()  # its port now refuses connections
+    threshold = 2
+    with _scorer(server.url, second.url, max_in_flight=2, fail_threshold=threshold, cooldown_s=60) as scorer:
+        np.testing.assert_allclose(scorer.p_yes(frames, TEXTS), expected, atol=TOL, rtol=0)
+        dead = scorer.endpoint_stats()[1]
+    assert dead["out_of_rotation"] and dead["times_taken_out"] == 1
+    # Out after `threshold` failures in a row (+1 request that was already on its way there).
+    assert threshold <= dead["failures"] <= threshold + 1
+    assert len(server.served()) == len(frames) * len(TEXTS)
+
+    # One request at a time: the dead endpoint fails once and leaves for cooldown_s; once back and
+    # cooled down it is in the rotation again and serves.
+    cooldown_s = 2.0
+    with _scorer(server.url, second.url, max_in_flight=1, fail_threshold=1, cooldown_s=cooldown_s) as scorer:
+        scorer.p_yes(frames[:1], TEXTS[:2])  # A serves, B refuses and leaves, A serves the retry
+        assert scorer.endpoint_stats()[1]["times_taken_out"] == 1
+        second.start()
+        try:
+            scorer.p_yes(frames[:1], TEXTS[:2])
+            assert len(second.served()) == 0  # still cooling down
+            deadline = time.monotonic() + 2 * cooldown_s
+            while scorer.endpoint_stats()[1]["out_of_rotation"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            got = scorer.p_yes(frames[:1], TEXTS[:2])
+            assert len(second.served()) >= 1
+        finally:
+            second.stop()
+    np.testing.assert_allclose(got, expected[:1, :2], atol=TOL, rtol=0)

@@ -1,0 +1,568 @@
+"""P(yes) from OpenAI-compatible LVLM servers (vLLM, SGLang): the same `p_yes` contract as the local
+`LVLMScorer`, computed from the log-probabilities of the first generated token.
+
+Two request modes:
+- "chat": `POST {base}/chat/completions` through the `openai` package with the frame as a data URL
+  first, then the text; `max_tokens=1, temperature=0, logprobs=true, top_logprobs=20`. P(yes) is read
+  from the returned top log-probs over every yes/no spelling ("yes", " Yes", "▁YES", ...).
+- "sglang": SGLang's native `POST {root}/generate` with `token_ids_logprob`, which returns the exact
+  log-probs of the given yes/no token ids (no top-k truncation, so no bound is ever needed).
+
+Concurrency: a pool of `max_in_flight` worker threads, each with at most one request outstanding, so
+the bound holds by construction. Threads rather than asyncio because `p_yes` is a synchronous call made
+from the pipeline, the CLI and Gradio worker threads: a pool needs no event loop of its own (nothing to
+clash with a caller's running loop, no loop-bound client to keep alive between calls), blocking socket
+I/O releases the GIL, and the bound is tens to a few hundred requests, where a thread each is cheap
+next to a GPU forward. Jobs are queued frame-major (all questions of one frame, then the next frame),
+so the questions of one frame reach the server together and its prefix cache reuses the image prefix.
+
+Faults: timeouts, dropped connections, 408/409/429 and 5xx are retried with capped exponential backoff
+and jitter, each retry on the next endpoint in rotation; an endpoint that fails `fail_threshold` times
+in a row leaves the rotation for `cooldown_s` and is then tried again. A request still failing after
+`max_retries` retries stops the call with a ModelError; nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import itertools
+import logging
+import math
+import os
+import random
+import re
+import threading
+import time
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+
+from zeal.errors import ConfigError, ModelError
+
+log = logging.getLogger(__name__)
+
+SPEC_PREFIX = "openai:"
+MODES = ("chat", "sglang")
+# vLLM's default cap on top_logprobs (--max-logprobs 20); also the OpenAI API's maximum.
+DEFAULT_TOP_LOGPROBS = 20
+# Backoff between retries: base * 2**attempt seconds, capped, times a jitter factor in [0.5, 1].
+DEFAULT_BACKOFF_BASE_S = 0.5
+DEFAULT_BACKOFF_CAP_S = 30.0
+# An endpoint failing this many requests in a row leaves the rotation for DEFAULT_COOLDOWN_S seconds.
+DEFAULT_FAIL_THRESHOLD = 3
+DEFAULT_COOLDOWN_S = 30.0
+# PNG is lossless (the server sees the pixels the local scorer sees); level 1 is ~5x faster than the
+# default level 6 for ~20% more bytes, and the encoder, not the network, is the bottleneck on a LAN.
+PNG_COMPRESS_LEVEL = 1
+DEFAULT_JPEG_QUALITY = 95
+# HTTP statuses worth retrying: request timeout, conflict, rate limit; every 5xx is retried too.
+RETRYABLE_STATUS = {408, 409, 429}
+# Characters that only mark a word boundary in tokenizer vocabularies: SentencePiece's "▁" and
+# byte-level BPE's "Ġ" (a space), plus ordinary whitespace.
+_BOUNDARY_CHARS = " \t\n\r\u2581\u0120"
+ANSWER_WORDS = ("yes", "no")
+
+
+def answer_word(token: str) -> str | None:
+    """"yes" or "no" when the token is a spelling of it (" Yes", "▁YES", "Ġno"...), else None."""
+    word = token.strip(_BOUNDARY_CHARS).lower()
+    return word if word in ANSWER_WORDS else None
+
+
+def _logsumexp(values: Sequence[float]) -> float:
+    top = max(values)
+    return top + math.log(sum(math.exp(v - top) for v in values))
+
+
+def p_yes_from_top_logprobs(top: Sequence[tuple[str, float]]) -> tuple[float, int]:
+    """P(yes) from (token string, log-prob) pairs of the first generated position.
+
+    Every yes spelling is gathered by logsumexp, every no spelling likewise, and
+    P(yes) = sigmoid(lse(yes) - lse(no)). A side absent from the list is bounded from above by the
+    smallest returned log-prob (any token not listed is at most that likely); both absent -> 0.5.
+    Returns (P(yes), number of sides that needed the bound: 0, 1 or 2).
+    """
+    if not top:
+        raise ModelError("the server returned no top log-probs; start it with logprobs enabled"
+                         " (vLLM: --max-logprobs 20)")
+    sides: dict[str, list[float]] = {w: [] for w in ANSWER_WORDS}
+    for token, logprob in top:
+        word = answer_word(token)
+        if word is not None and math.isfinite(logprob):
+            sides[word].append(logprob)
+    finite = [lp for _, lp in top if math.isfinite(lp)]
+    floor = min(finite) if finite else 0.0
+    bounded = sum(1 for w in ANSWER_WORDS if not sides[w])
+    yes = _logsumexp(sides["yes"]) if sides["yes"] else floor
+    no = _logsumexp(sides["no"]) if sides["no"] else floor
+    return _sigmoid(yes - no), bounded
+
+
+def p_yes_from_id_logprobs(logprobs: dict[int, float], yes_ids: Sequence[int],
+                           no_ids: Sequence[int]) -> float:
+    """P(yes) from exact log-probs of the yes/no token ids (SGLang's token_ids_logprob)."""
+    missing = [i for i in (*yes_ids, *no_ids) if i not in logprobs]
+    if missing:
+        raise ModelError(f"the server did not return log-probs for token ids {missing}; "
+                         "check that it serves the model whose tokenizer gave these ids")
+    return _sigmoid(_logsumexp([logprobs[i] for i in yes_ids]) - _logsumexp([logprobs[i] for i in no_ids]))
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def encode_image(image: Any, fmt: str = "png", jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> str:
+    """A frame ([H,W,3] uint8 RGB array or PIL image) as a `data:image/...;base64,` URL."""
+    from PIL import Image
+
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ConfigError(f"frame must be an [H,W,3] uint8 RGB array, got shape {image.shape}"
+                              f" dtype {image.dtype}")
+        pil = Image.fromarray(image)
+    elif isinstance(image, Image.Image):
+        pil = image.convert("RGB")
+    else:
+        raise ConfigError(f"frame must be a numpy array or a PIL image, got {type(image).__name__}")
+    buf = io.BytesIO()
+    if fmt == "png":
+        pil.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    elif fmt == "jpeg":
+        pil.save(buf, format="JPEG", quality=jpeg_quality)
+    else:
+        raise ConfigError(f"image_format must be 'png' or 'jpeg', got {fmt!r}")
+    return f"data:image/{fmt};base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def parse_spec(spec: str) -> tuple[str, list[str]]:
+    """"openai:MODEL@URL[,URL...]" -> (MODEL, [URL, ...]) with trailing slashes removed."""
+    example = "openai:llava-hf/llava-onevision-qwen2-7b-ov-hf@http://gpu1:8000/v1,http://gpu2:8000/v1"
+    if not isinstance(spec, str) or not spec.startswith(SPEC_PREFIX) or "@" not in spec:
+        raise ConfigError(f"remote LVLM spec {spec!r} must look like {example}")
+    model, urls_part = spec[len(SPEC_PREFIX):].split("@", 1)
+    urls = [u.strip().rstrip("/") for u in urls_part.split(",") if u.strip()]
+    if not model.strip() or not urls:
+        raise ConfigError(f"remote LVLM spec {spec!r} needs a model name and at least one URL, e.g. {example}")
+    bad = [u for u in urls if not re.match(r"^https?://[^/\s]+", u)]
+    if bad:
+        raise ConfigError(f"remote LVLM URL(s) {bad} in {spec!r} must start with http:// or https://")
+    return model.strip(), urls
+
+
+class _RetryableError(Exception):
+    """A failure that another attempt may not meet (timeout, dropped connection, 429, 5xx)."""
+
+    def __init__(self, message: str, retry_after_s: float | None = None):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass
+class _Endpoint:
+    url: str
+    client: Any = None
+    consecutive_failures: int = 0
+    down_until: float = 0.0  # time.monotonic() before which the endpoint is out of rotation
+    requests: int = 0
+    failures: int = 0
+    times_taken_out: int = 0
+
+
+class _Rotation:
+    """Round-robin over endpoints, skipping those cooling down after repeated failures."""
+
+    def __init__(self, endpoints: list[_Endpoint], fail_threshold: int, cooldown_s: float):
+        self.endpoints = endpoints
+        self.fail_threshold = fail_threshold
+        self.cooldown_s = cooldown_s
+        self._next = itertools.count()
+        self._lock = threading.Lock()
+
+    def pick(self) -> _Endpoint:
+        """The next endpoint in rotation; when all are cooling down, the one that recovers first
+        (the per-request backoff then paces the attempts)."""
+        with self._lock:
+            now = time.monotonic()
+            n = len(self.endpoints)
+            start = next(self._next)
+            for k in range(n):
+                ep = self.endpoints[(start + k) % n]
+                if ep.down_until <= now:
+                    ep.requests += 1
+                    return ep
+            ep = min(self.endpoints, key=lambda e: e.down_until)
+            ep.requests += 1
+            return ep
+
+    def report(self, ep: _Endpoint, ok: bool) -> None:
+        with self._lock:
+            if ok:
+                ep.consecutive_failures = 0
+                ep.down_until = 0.0
+                return
+            ep.failures += 1
+            ep.consecutive_failures += 1
+            if ep.consecutive_failures >= self.fail_threshold:
+                # Still failing after a cool-down trial -> straight back out.
+                if ep.down_until <= time.monotonic():
+                    ep.times_taken_out += 1
+                    log.warning("LVLM endpoint %s failed %d times in a row; out of rotation for %.1f s",
+                                ep.url, ep.consecutive_failures, self.cooldown_s)
+                ep.down_until = time.monotonic() + self.cooldown_s
+
+
+@dataclass
+class _Frame:
+    """One frame's image, encoded on first use by whichever worker needs it first."""
+
+    image: Any
+    url: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class RemoteScorer:
+    """P(yes) for (frame, question) pairs from one model served at one or more base URLs.
+
+    Build with `from_spec("openai:MODEL@URL[,URL...]")`. `stats` counts requests, retries and the
+    answers whose yes or no side was missing from the top log-probs ("bounded"; see
+    `p_yes_from_top_logprobs`). Thread-safe; `close()` releases the worker threads.
+    """
+
+    def __init__(self, model: str, urls: Sequence[str], *, max_in_flight: int = 16, timeout_s: float = 60.0,
+                 max_retries: int = 5, mode: str = "chat", top_logprobs: int = DEFAULT_TOP_LOGPROBS,
+                 backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
+                 fail_threshold: int = DEFAULT_FAIL_THRESHOLD, cooldown_s: float = DEFAULT_COOLDOWN_S,
+                 image_format: str = "png", api_key: str | None = None,
+                 tokenizer: str | None = None, yes_ids: Sequence[int] | None = None,
+                 no_ids: Sequence[int] | None = None, sglang_prompt: str | None = None):
+        """model: the served model name; urls: base URLs (".../v1" for chat; SGLang's root or ".../v1"
+        for sglang); max_in_flight: requests outstanding at once over all URLs; timeout_s: per request;
+        max_retries: extra attempts per request; backoff_*: retry delay base and cap, seconds.
+        SGLang mode needs the yes/no token ids (yes_ids/no_ids, or `tokenizer`: a Hugging Face name or
+        folder whose tokenizer gives them) and the prompt with the image placeholder: `sglang_prompt`,
+        a format string with "{text}", or else the chat template of `tokenizer`'s processor."""
+        if mode not in MODES:
+            raise ConfigError(f"remote scorer mode must be one of {MODES}, got {mode!r}")
+        checks = {"max_in_flight": (max_in_flight, max_in_flight >= 1), "timeout_s": (timeout_s, timeout_s > 0),
+                  "max_retries": (max_retries, max_retries >= 0), "top_logprobs": (top_logprobs, top_logprobs >= 1),
+                  "backoff_base_s": (backoff_base_s, backoff_base_s >= 0),
+                  "backoff_cap_s": (backoff_cap_s, backoff_cap_s >= 0),
+                  "fail_threshold": (fail_threshold, fail_threshold >= 1), "cooldown_s": (cooldown_s, cooldown_s >= 0)}
+        bad = [f"{k}={v}" for k, (v, ok) in checks.items() if not ok]
+        if bad:
+            raise ConfigError(f"remote scorer setting(s) out of range: {', '.join(bad)}")
+        if image_format not in ("png", "jpeg"):
+            raise ConfigError(f"image_format must be 'png' or 'jpeg', got {image_format!r}")
+        if not urls:
+            raise ConfigError("remote scorer needs at least one base URL")
+        self.model = model
+        self.mode = mode
+        self.max_in_flight = max_in_flight
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.top_logprobs = top_logprobs
+        self.backoff_base_s = backoff_base_s
+        self.backoff_cap_s = backoff_cap_s
+        self.image_format = image_format
+        self._api_key = api_key or os.environ.get("ZEAL_LVLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+        self._rotation = _Rotation([_Endpoint(u.rstrip("/")) for u in urls], fail_threshold, cooldown_s)
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.stats: dict[str, int] = {"requests": 0, "retries": 0, "bounded": 0, "bounded_both": 0}
+        self._tokenizer_name = tokenizer
+        self._sglang_prompt = sglang_prompt
+        self._processor = None
+        if mode == "sglang":
+            self.yes_ids, self.no_ids = self._resolve_answer_ids(tokenizer, yes_ids, no_ids)
+            if sglang_prompt is None and tokenizer is None:
+                raise ConfigError("SGLang mode needs the prompt layout: pass sglang_prompt (a format string"
+                                  " with {text} and the model's image placeholder) or tokenizer=")
+        else:
+            self.yes_ids, self.no_ids = list(yes_ids or []), list(no_ids or [])
+
+    # --- construction ----------------------------------------------------------------------
+    @classmethod
+    def from_spec(cls, spec: str, **kwargs: Any) -> "RemoteScorer":
+        """From "openai:MODEL@URL[,URL...]"; kwargs as in the constructor (max_in_flight, timeout_s,
+        max_retries, mode, ...)."""
+        model, urls = parse_spec(spec)
+        return cls(model, urls, **kwargs)
+
+    @property
+    def model_id(self) -> str:
+        """"openai:MODEL": the same model answers alike on any of its servers (score-cache key)."""
+        return SPEC_PREFIX + self.model
+
+    @property
+    def urls(self) -> list[str]:
+        return [e.url for e in self._rotation.endpoints]
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per endpoint: url, requests sent, failures, times taken out of rotation, whether out now."""
+        now = time.monotonic()
+        return [{"url": e.url, "requests": e.requests, "failures": e.failures, "times_taken_out": e.times_taken_out,
+                 "out_of_rotation": e.down_until > now} for e in self._rotation.endpoints]
+
+    def _resolve_answer_ids(self, tokenizer: str | None, yes_ids: Sequence[int] | None,
+                            no_ids: Sequence[int] | None) -> tuple[list[int], list[int]]:
+        if yes_ids and no_ids:
+            return [int(i) for i in yes_ids], [int(i) for i in no_ids]
+        if tokenizer is None:
+            raise ConfigError("SGLang mode needs the yes/no token ids: pass yes_ids= and no_ids=, or tokenizer="
+                              " (the model's Hugging Face name or local folder)")
+        return answer_token_ids(getattr(self._load_processor(), "tokenizer", self._processor))
+
+    def _load_processor(self) -> Any:
+        """The processor (or, for a text-only folder, the tokenizer) named by `tokenizer=`, loaded once."""
+        with self._lock:
+            if self._processor is None:
+                from transformers import AutoProcessor, AutoTokenizer
+
+                name = str(self._tokenizer_name)
+                try:
+                    try:
+                        self._processor = AutoProcessor.from_pretrained(name)
+                    except (ValueError, KeyError):  # no processor config: a tokenizer's template may do
+                        self._processor = AutoTokenizer.from_pretrained(name)
+                except ModelError:
+                    raise
+                except Exception as err:  # noqa: BLE001 - many loader failures, one message
+                    raise ModelError(f"cannot load the tokenizer/processor {name!r} for SGLang mode ({err}); pass"
+                                     " a local folder, or yes_ids=/no_ids= and sglang_prompt=") from err
+            return self._processor
+
+    def close(self) -> None:
+        """Stop the worker threads (a later p_yes starts new ones)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> "RemoteScorer":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    # --- scoring -----------------------------------------------------------------------------
+    def p_yes(self, images: Sequence[Any], texts: Sequence[str]) -> np.ndarray:
+        """P(yes) of every (frame, text) pair -> [len(images), len(texts)] float64 in [0, 1].
+
+        images: [H,W,3] uint8 RGB arrays or PIL images; texts: full user texts (queries.prompt_text).
+        Raises ModelError when a request still fails after max_retries retries.
+        """
+        texts = list(texts)
+        frames = [_Frame(im) for im in images]
+        out = np.full((len(frames), len(texts)), np.nan, dtype=np.float64)
+        if not frames or not texts:
+            return out
+        pool = self._get_pool()
+        abort = threading.Event()
+        # Frame-major submission: the pool's queue is FIFO, so one frame's questions go out together.
+        futures: dict[Future, tuple[int, int]] = {}
+        try:
+            for i, frame in enumerate(frames):
+                for j, text in enumerate(texts):
+                    futures[pool.submit(self._score_with_retries, frame, text, abort)] = (i, j)
+            pending = set(futures)
+            first_error: BaseException | None = None
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for fut in done:
+                    if fut.cancelled():
+                        continue
+                    err = fut.exception()
+                    if err is None:
+                        i, j = futures[fut]
+                        out[i, j] = fut.result()
+                    elif first_error is None:
+                        first_error = err
+                if first_error is not None and not abort.is_set():
+                    abort.set()  # workers stop starting attempts; queued jobs are cancelled
+                    for fut in pending:
+                        fut.cancel()
+        except BaseException:
+            abort.set()
+            for fut in futures:
+                fut.cancel()
+            raise
+        if first_error is not None:
+            failed = np.isnan(out)
+            n_frames = int(failed.any(axis=1).sum())
+            msg = (f"{int(failed.sum())} of {out.size} LVLM requests ({n_frames} of {len(frames)} frames x "
+                   f"{len(texts)} questions) were not scored: {first_error}. Frames scored in earlier batches"
+                   " are kept in the score cache: fix the server and run again to resume.")
+            raise ModelError(msg) from first_error
+        bounded = self.stats["bounded"]
+        if bounded:
+            log.debug("%d answers so far had yes or no outside the top %d log-probs", bounded, self.top_logprobs)
+        return out
+
+    def _get_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.max_in_flight, thread_name_prefix="zeal-lvlm")
+            return self._pool
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._lock:
+            self.stats[key] = self.stats.get(key, 0) + n
+
+    def _backoff_s(self, attempt: int, retry_after_s: float | None) -> float:
+        delay = min(self.backoff_cap_s, self.backoff_base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
+        if retry_after_s is not None:  # honour the server's Retry-After, within the cap
+            delay = max(delay, min(retry_after_s, self.backoff_cap_s))
+        return delay
+
+    def _score_with_retries(self, frame: _Frame, text: str, abort: threading.Event) -> float:
+        with frame.lock:
+            if frame.url is None:
+                frame.url = encode_image(frame.image, self.image_format)
+        last: _RetryableError | None = None
+        for attempt in range(self.max_retries + 1):
+            if abort.is_set():
+                raise ModelError("stopped because another request failed")
+            if attempt:
+                self._count("retries")
+                # Sleep in small steps so that an abort is noticed quickly.
+                if abort.wait(self._backoff_s(attempt - 1, last.retry_after_s if last else None)):
+                    raise ModelError("stopped because another request failed")
+            ep = self._rotation.pick()
+            self._count("requests")
+            try:
+                value = self._request(ep, frame.url, text)
+            except _RetryableError as err:
+                self._rotation.report(ep, ok=False)
+                last = err
+                log.info("LVLM request to %s failed (attempt %d of %d): %s", ep.url, attempt + 1,
+                         self.max_retries + 1, err)
+                continue
+            self._rotation.report(ep, ok=True)
+            return value
+        raise ModelError(f"gave up after {self.max_retries} retries; last error: {last}")
+
+    def _request(self, ep: _Endpoint, image_url: str, text: str) -> float:
+        if self.mode == "chat":
+            return self._request_chat(ep, image_url, text)
+        return self._request_sglang(ep, image_url, text)
+
+    # --- OpenAI chat completions -----------------------------------------------------------------
+    def _chat_client(self, ep: _Endpoint):
+        with self._lock:
+            if ep.client is None:
+                from openai import OpenAI
+
+                # The client's own retries are off: ours rotate endpoints and count failures.
+                ep.client = OpenAI(base_url=ep.url, api_key=self._api_key, timeout=self.timeout_s, max_retries=0)
+            return ep.client
+
+    def _request_chat(self, ep: _Endpoint, image_url: str, text: str) -> float:
+        import openai
+
+        client = self._chat_client(ep)
+        try:
+            resp = client.chat.completions.create(
+                model=self.model,
+                messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}},
+                                                       {"type": "text", "text": text}]}],
+                max_tokens=1, temperature=0, logprobs=True, top_logprobs=self.top_logprobs)
+        except (openai.APITimeoutError, openai.APIConnectionError) as err:  # timeout is a connection error
+            raise _RetryableError(f"{ep.url}: {type(err).__name__}: {err}") from err
+        except openai.APIStatusError as err:
+            status = err.status_code
+            if status in RETRYABLE_STATUS or status >= 500:
+                raise _RetryableError(f"{ep.url}: HTTP {status}", _retry_after(err.response)) from err
+            raise ModelError(f"LVLM server {ep.url} rejected the request (HTTP {status}): {err.message}."
+                             " Check the model name and that the server allows top_logprobs="
+                             f"{self.top_logprobs} (vLLM: --max-logprobs {self.top_logprobs}).") from err
+        try:
+            first = resp.choices[0].logprobs.content[0]
+            top = [(t.token, float(t.logprob)) for t in first.top_logprobs]
+            if not any(t == first.token for t, _ in top):
+                top.append((first.token, float(first.logprob)))
+        except (AttributeError, IndexError, TypeError) as err:
+            raise ModelError(f"LVLM server {ep.url} answered without log-probs for the first token; it must"
+                             " support logprobs/top_logprobs in chat completions (vLLM does)") from err
+        p, bounded = p_yes_from_top_logprobs(top)
+        if bounded:
+            self._count("bounded")
+            if bounded == 2:
+                self._count("bounded_both")
+        return p
+
+    # --- SGLang native /generate -----------------------------------------------------------------
+    def _sglang_client(self, ep: _Endpoint):
+        with self._lock:
+            if ep.client is None:
+                import httpx
+
+                root = ep.url[:-3] if ep.url.endswith("/v1") else ep.url
+                ep.client = httpx.Client(base_url=root, timeout=self.timeout_s,
+                                         headers={"Authorization": f"Bearer {self._api_key}"})
+            return ep.client
+
+    def _render_sglang_prompt(self, text: str) -> str:
+        if self._sglang_prompt is not None:
+            return self._sglang_prompt.format(text=text)
+        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
+        return self._load_processor().apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+
+    def _request_sglang(self, ep: _Endpoint, image_url: str, text: str) -> float:
+        import httpx
+
+        client = self._sglang_client(ep)
+        payload = {"text": self._render_sglang_prompt(text), "image_data": image_url,
+                   "sampling_params": {"max_new_tokens": 1, "temperature": 0},
+                   "return_logprob": True, "logprob_start_len": -1,
+                   "token_ids_logprob": [*self.yes_ids, *self.no_ids]}
+        try:
+            resp = client.post("/generate", json=payload)
+        except httpx.TransportError as err:  # timeouts, refused and dropped connections
+            raise _RetryableError(f"{ep.url}: {type(err).__name__}: {err}") from err
+        status = resp.status_code
+        if status in RETRYABLE_STATUS or status >= 500:
+            raise _RetryableError(f"{ep.url}: HTTP {status}", _retry_after(resp))
+        if status >= 400:
+            raise ModelError(f"SGLang server {ep.url} rejected the request (HTTP {status}): {resp.text[:300]}")
+        try:
+            step = resp.json()["meta_info"]["output_token_ids_logprobs"][0]
+            logprobs = {int(entry[1]): float(entry[0]) for entry in step}
+        except (KeyError, IndexError, TypeError, ValueError) as err:
+            raise ModelError(f"SGLang server {ep.url} answered without meta_info.output_token_ids_logprobs;"
+                             " it must support return_logprob with token_ids_logprob") from err
+        return p_yes_from_id_logprobs(logprobs, self.yes_ids, self.no_ids)
+
+
+def _retry_after(response: Any) -> float | None:
+    try:
+        return float(response.headers.get("retry-after"))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def answer_token_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
+    """(yes ids, no ids): every single-token spelling of yes/no in the tokenizer's vocabulary, exactly
+    the set the local scorer reads (zeal.lvlm_scorer.resolve_answer_ids).
+
+    tokenizer: a Hugging Face name/folder (loaded with AutoTokenizer) or a loaded tokenizer.
+    """
+    from zeal.lvlm_scorer import resolve_answer_ids
+
+    name = str(tokenizer)
+    if isinstance(tokenizer, (str, os.PathLike)):
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(name)
+        except Exception as err:  # noqa: BLE001 - many loader failures, one message
+            raise ModelError(f"cannot load the tokenizer {name} to find the yes/no token ids ({err}); pass a"
+                             " local folder or yes_ids=/no_ids=") from err
+    ids = resolve_answer_ids(tokenizer, name)
+    return list(ids.yes), list(ids.no)
