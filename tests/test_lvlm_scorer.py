@@ -82,7 +82,7 @@ def test_tiny_models_give_spread_scores(arch, references):
     assert ref.std(axis=1).max() > 1e-2, "P(yes) does not depend on the text"
 
 
-@pytest.mark.parametrize("arch", ["llava_onevision", "qwen2_vl"])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_equality_check_catches_wrong_suffix_positions(arch, scorers, references):
     class OffByOne(LVLMScorer):
         def _suffix_start(self, prefix_length, frames):
@@ -130,6 +130,20 @@ def test_qwen2_vl_prompt_layout(scorers):
     assert scorers["qwen2_vl"].render("Is the person jumping? Only answer yes or no.") == expected
 
 
+def test_smolvlm_and_pixtral_prompt_layouts(scorers):
+    question = "Is the person jumping? Only answer yes or no."
+    assert scorers["idefics3"].render(question) == (
+        "<|im_start|>User:<image>Is the person jumping? Only answer yes or no.<end_of_utterance>\nAssistant:")
+    pixtral = scorers["pixtral"]
+    assert pixtral.render(question) == "<s>[INST][IMG]Is the person jumping? Only answer yes or no.[/INST]"
+    enc = pixtral._encode([pixtral.render(question)], _images(n=1))
+    ids = enc["input_ids"][0].tolist()
+    tok = pixtral.tokenizer
+    # one BOS (the template's, not a second one from the tokenizer), then [INST], then the image rows
+    assert ids[:3] == [tok.bos_token_id, tok.convert_tokens_to_ids("[INST]"), tok.convert_tokens_to_ids("[IMG]")]
+    assert ids.count(tok.bos_token_id) == 1 and tok.convert_tokens_to_ids("[IMG_END]") in ids
+
+
 # -------------------------------------------------------------- yes/no variants on real vocabularies
 def _qwen2_tokenizer():
     from transformers import AutoTokenizer
@@ -145,6 +159,7 @@ def _smollm2_tokenizer():
 README_IDS = {
     "qwen2": (_qwen2_tokenizer, {9693, 9454, 9834, 7414}, {2152, 2753, 902, 2308}),
     "smollm2": (_smollm2_tokenizer, {10407, 10539, 9805, 9230}, {4607, 5230, 787, 2838}),
+    "tekken": (tiny_models.tekken_tokenizer, {13059, 16860, 14842, 13830}, {2649, 4753, 1836, 3501}),
 }
 
 

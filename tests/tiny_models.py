@@ -191,10 +191,77 @@ def build_tiny_qwen2_5_vl(out_dir: str | Path) -> Path:
     return _build_qwen_vl(out_dir, "2.5")
 
 
+def build_tiny_idefics3(out_dir: str | Path) -> Path:
+    """Idefics3 / SmolVLM (image splitting, pixel shuffle) with SmolVLM-256M's tokenizer and template. -> folder."""
+    import torch
+    from transformers import (AutoTokenizer, Idefics3Config, Idefics3ForConditionalGeneration,
+                              Idefics3ImageProcessor, Idefics3Processor, Idefics3VisionConfig, LlamaConfig)
+
+    source = DATA / "smolvlm-256m"
+    tok = AutoTokenizer.from_pretrained(str(source))
+    template = json.loads((source / "chat_template.json").read_text())["chat_template"]
+    image_size, scale_factor = 4 * PATCH, 2
+    torch.manual_seed(SEED)
+    config = Idefics3Config(
+        vision_config=Idefics3VisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                           num_attention_heads=2, image_size=image_size, patch_size=PATCH),
+        text_config=LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+                                pad_token_id=tok.pad_token_id),
+        image_token_id=tok.convert_tokens_to_ids("<image>"), scale_factor=scale_factor,
+    )
+    model = Idefics3ForConditionalGeneration(config).eval()
+    _widen_init(model)
+    # Splitting on: an image larger than one tile becomes a grid of tiles plus the global view.
+    image_processor = Idefics3ImageProcessor(do_image_splitting=True, size={"longest_edge": 2 * image_size},
+                                             max_image_size={"longest_edge": image_size})
+    processor = Idefics3Processor(image_processor=image_processor, tokenizer=tok, chat_template=template,
+                                  image_seq_len=(image_size // PATCH) ** 2 // scale_factor ** 2)
+    return _save(model, processor, Path(out_dir))
+
+
+def tekken_tokenizer(chat_template: str | None = PIXTRAL_TEMPLATE):
+    """Pixtral's tekken tokenizer from the pinned mistral-common package, converted by transformers."""
+    import mistral_common
+    from transformers.integrations.mistral.tokenizer import convert_tekken_tokenizer
+
+    path = Path(mistral_common.__file__).parent / "data" / "tekken_240911.json"
+    return convert_tekken_tokenizer(str(path), chat_template=chat_template)
+
+
+def build_tiny_pixtral(out_dir: str | Path) -> Path:
+    """Pixtral: LlavaForConditionalGeneration with a Pixtral vision tower (2-D RoPE, [IMG_BREAK] rows)
+    and a Mistral LM, with the tekken tokenizer. -> folder."""
+    import torch
+    from transformers import (LlavaConfig, LlavaForConditionalGeneration, MistralConfig, PixtralImageProcessor,
+                              PixtralProcessor, PixtralVisionConfig)
+
+    tok = tekken_tokenizer()
+    image_size = 4 * PATCH
+    torch.manual_seed(SEED)
+    config = LlavaConfig(
+        vision_config=PixtralVisionConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                          num_attention_heads=2, image_size=image_size, patch_size=PATCH),
+        text_config=MistralConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128,
+                                  num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                                  head_dim=16, max_position_embeddings=4096, sliding_window=None),
+        image_token_index=tok.convert_tokens_to_ids("[IMG]"), vision_feature_layer=-1,
+        vision_feature_select_strategy="full", projector_hidden_act="gelu", multimodal_projector_bias=True,
+    )
+    model = LlavaForConditionalGeneration(config).eval()
+    _widen_init(model)
+    image_processor = PixtralImageProcessor(size={"longest_edge": image_size}, patch_size=PATCH)
+    processor = PixtralProcessor(image_processor=image_processor, tokenizer=tok, patch_size=PATCH,
+                                 spatial_merge_size=1, chat_template=PIXTRAL_TEMPLATE)
+    return _save(model, processor, Path(out_dir))
+
+
 BUILDERS: dict[str, Callable[[str | Path], Path]] = {
     "llava_onevision": build_tiny_llava_onevision,
     "qwen2_vl": build_tiny_qwen2_vl,
     "qwen2_5_vl": build_tiny_qwen2_5_vl,
+    "idefics3": build_tiny_idefics3,
+    "pixtral": build_tiny_pixtral,
 }
 
 
