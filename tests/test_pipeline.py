@@ -1,0 +1,162 @@
+"""The whole engine on a real clip with tiny real-architecture models: run, cache, re-propose, cancel."""
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tiny_clip import build_tiny_clip
+from tiny_models import build_tiny_llava_onevision, build_tiny_qwen2_vl
+from zeal.cache import ScoreCache
+from zeal.config import ProposalParams, ZealConfig, with_overrides
+from zeal.pipeline import Cancelled, ZealPipeline
+from zeal.queries import lookup
+
+CLIP_FILE = "tests_data_test.mp4"  # 10 s, 30 fps, 340x256: pool cleaning
+CLASSES = ["CliffDiving", "Diving"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("models")
+    clip_name, clip_ckpt = build_tiny_clip(root / "clip")
+    return {"clip": (clip_name, str(clip_ckpt)),
+            "qwen2_vl": str(build_tiny_qwen2_vl(root / "qwen2_vl")),
+            "llava_onevision": str(build_tiny_llava_onevision(root / "llava_ov"))}
+
+
+def make_config(models, arch, cache_dir) -> ZealConfig:
+    clip_name, clip_ckpt = models["clip"]
+    cfg = with_overrides(ZealConfig(), clip={"model": clip_name, "pretrained": clip_ckpt, "device": "cpu"},
+                         lvlm={"model": models[arch], "device": "cpu", "frames_per_batch": 2},
+                         video={"fps": 2.0, "max_side": 128, "chunk": 4})
+    cfg.cache_dir = str(cache_dir)
+    return cfg
+
+
+@pytest.fixture
+def video(data_dir):
+    return str(data_dir / CLIP_FILE)
+
+
+@pytest.mark.parametrize("arch", ["qwen2_vl", "llava_onevision"])
+def test_full_run_on_a_real_clip(models, arch, video, tmp_path):
+    pipe = ZealPipeline.from_config(make_config(models, arch, tmp_path / "cache"))
+    stages = []
+    result = pipe.run(video, classes=CLASSES, known_classes=True,
+                      progress=lambda stage, done, total: stages.append((stage, done, total)))
+    assert set(result.classes) == set(CLASSES)
+    n = len(result.times_s)
+    assert 19 <= n <= 21  # 10 s at 2 fps
+    assert np.all(np.diff(result.times_s) > 0) and result.times_s[-1] <= result.video.duration_s
+    for cls in result.classes.values():
+        c = cls.curves
+        for curve in (c.start_raw, c.end_raw, c.actionness, c.start_norm, c.end_norm):
+            assert curve.shape == (n,) and np.all(np.isfinite(curve))
+        assert np.all((c.start_raw > 0) & (c.start_raw < 1))
+        assert not np.allclose(c.start_raw, c.end_raw)  # two different questions, two curves
+        for iv in cls.intervals:
+            assert 0 <= iv.start_s < iv.end_s <= result.video.duration_s and iv.label == cls.label
+    frames_done = [d for s, d, t in stages if s == "scoring frames"]
+    assert frames_done == sorted(frames_done) and frames_done[-1] == n
+    assert result.settings["stats"] == {"questions_scored": 4, "questions_cached": 0}
+
+
+def test_second_run_costs_no_model_and_one_edit_rescores_one_question(models, video, tmp_path):
+    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+    first = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
+
+    again = ZealPipeline.from_config(cfg)
+    second = again.run(video, classes=CLASSES, known_classes=True)
+    assert again.models_loaded() == {"clip": False, "lvlm": False}
+    assert second.settings["stats"] == {"questions_scored": 0, "questions_cached": 4}
+    np.testing.assert_array_equal(second.times_s, first.times_s)
+    for name in CLASSES:
+        np.testing.assert_array_equal(second.classes[name].curves.start_raw, first.classes[name].curves.start_raw)
+        assert second.classes[name].intervals == first.classes[name].intervals
+
+    edited = lookup(CLASSES)
+    q = edited["Diving"]
+    edited = edited.replace(type(q)(q.name, "Is the diver in the air above the pool?", q.end, q.description))
+    third = ZealPipeline.from_config(cfg).run(video, queries=edited, known_classes=True)
+    assert third.settings["stats"] == {"questions_scored": 1, "questions_cached": 3}
+    np.testing.assert_array_equal(third.classes["Diving"].curves.end_raw, first.classes["Diving"].curves.end_raw)
+    assert not np.array_equal(third.classes["Diving"].curves.start_raw, first.classes["Diving"].curves.start_raw)
+
+
+def test_repropose_needs_no_model_and_keeps_human_intervals(models, video, tmp_path):
+    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+    result = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
+    offline = ZealPipeline.from_config(with_overrides(cfg, lvlm={"model": str(tmp_path / "no-such-model")}))
+    from zeal.types import Interval
+
+    human = Interval(1.0, 2.0, "Diving", 1.0, source="human")
+    result.classes["Diving"].intervals.append(human)
+    loose = offline.repropose(result, ProposalParams(top_p=0.6, min_score=0.0))
+    strict = offline.repropose(result, ProposalParams(top_p=0.1))
+    assert offline.models_loaded() == {"clip": False, "lvlm": False}
+    assert human in loose.classes["Diving"].intervals and human in strict.classes["Diving"].intervals
+    count = lambda r: sum(len(c.intervals) for c in r.classes.values())
+    assert count(loose) > count(strict)
+    assert loose.settings["proposals"]["top_p"] == 0.6
+
+
+def test_cancel_keeps_partial_scores_and_the_rerun_resumes(models, video, tmp_path):
+    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+    calls = {"n": 0}
+
+    def cancel_after_two_chunks():
+        calls["n"] += 1
+        return calls["n"] > 2
+
+    with pytest.raises(Cancelled):
+        ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True, cancel=cancel_after_two_chunks)
+    entries = list(Path(cfg.cache_dir).rglob("*.npz"))
+    assert entries, "a cancelled run must leave its partial scores in the cache"
+    partial = [ScoreCache(cfg.cache_dir).get(p.stem) for p in entries]
+    assert any(e is not None and not e.complete and len(e) == 8 for e in partial)  # 2 chunks of 4 frames
+
+    resumed = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
+    fresh = ZealPipeline.from_config(make_config(models, "qwen2_vl", tmp_path / "fresh")).run(
+        video, classes=CLASSES, known_classes=True)
+    for name in CLASSES:
+        np.testing.assert_allclose(resumed.classes[name].curves.start_raw, fresh.classes[name].curves.start_raw,
+                                   atol=1e-6)
+        assert resumed.classes[name].intervals == fresh.classes[name].intervals
+
+
+def test_corrupt_cache_entry_is_recomputed_with_a_warning(models, video, tmp_path, caplog):
+    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+    first = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
+    victim = sorted(Path(cfg.cache_dir).rglob("*.npz"))[0]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
+    with caplog.at_level(logging.WARNING, logger="zeal.cache"):
+        second = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
+    assert any("recomputed" in r.message for r in caplog.records)
+    for name in CLASSES:
+        np.testing.assert_allclose(second.classes[name].curves.start_raw, first.classes[name].curves.start_raw,
+                                   atol=1e-6)
+
+
+def test_clip_keeps_the_top_k_classes_when_they_are_not_known(models, video, tmp_path):
+    cfg = with_overrides(make_config(models, "qwen2_vl", tmp_path / "cache"), clip={"top_k": 2})
+    names = ["CliffDiving", "Diving", "Billiards", "GolfSwing"]
+    pipe = ZealPipeline.from_config(cfg)
+    ranking = pipe.rank_classes(video, names)
+    assert sorted(n for n, _ in ranking) == sorted(names)
+    assert [s for _, s in ranking] == sorted((s for _, s in ranking), reverse=True)
+    result = pipe.run(video, classes=names)
+    assert list(result.classes) == [n for n, _ in ranking[:2]]
+    assert result.settings["ranking"] == ranking
+
+
+def test_a_copied_video_hits_the_same_cache(models, video, tmp_path):
+    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+    ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
+    copy = tmp_path / "renamed copy é.mp4"
+    shutil.copy(video, copy)
+    again = ZealPipeline.from_config(cfg)
+    result = again.run(str(copy), classes=CLASSES, known_classes=True)
+    assert result.settings["stats"]["questions_scored"] == 0 and not any(again.models_loaded().values())
