@@ -39,12 +39,8 @@ def _images(shape: tuple[int, int, int] = (40, 60, 3), n: int = 3, seed: int = 7
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    # The tiny models do microseconds of work per op; on a shared 2-core machine a second intra-op
-    # thread costs far more in synchronisation than it saves (measured: 100x slower under load).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with tiny_models.single_thread():
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -54,12 +50,14 @@ def model_dirs(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def scorers(model_dirs) -> dict[str, LVLMScorer]:
-    return {arch: LVLMScorer.from_pretrained(str(path), device="cpu") for arch, path in model_dirs.items()}
+    with tiny_models.single_thread():
+        return {arch: LVLMScorer.from_pretrained(str(path), device="cpu") for arch, path in model_dirs.items()}
 
 
 @pytest.fixture(scope="session")
 def references(scorers) -> dict[str, np.ndarray]:
-    return {arch: scorer.p_yes_reference(_images(), TEXTS) for arch, scorer in scorers.items()}
+    with tiny_models.single_thread():
+        return {arch: scorer.p_yes_reference(_images(), TEXTS) for arch, scorer in scorers.items()}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
