@@ -3,6 +3,7 @@ session, the model flags that point the `zeal` command at them, and a subprocess
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -39,6 +40,19 @@ def tiny_models(base: Path) -> dict[str, str]:
             "clip_ckpt": str(clip_dir / "tiny_clip.pt"), "lvlm": str(lvlm)}
 
 
+@contextlib.contextmanager
+def one_torch_thread():
+    """Run in-process model code on one thread (as the subprocesses do), restoring the setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def model_flags(models: dict[str, str], cache_dir: Path, fps: str = FPS) -> list[str]:
     """The flags a user with local weights passes: custom CLIP config + checkpoint, LVLM folder."""
     return ["--clip-config", models["clip_config"], "--clip-pretrained", models["clip_ckpt"],
@@ -48,7 +62,8 @@ def model_flags(models: dict[str, str], cache_dir: Path, fps: str = FPS) -> list
 def clean_env() -> dict[str, str]:
     """The environment of a user who set no ZEAL_* variable and has no network."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ZEAL_")}
-    env.update(HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1")
+    # One torch thread: the tiny models gain nothing from more, and the test machine's cores are shared.
+    env.update(HF_HUB_OFFLINE="1", PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     return env
 
 

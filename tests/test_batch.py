@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli_support import (AVI_CLIP, CLASSES, CORRUPTED_CLIP, MKV_CLIP, SHORT_CLIP, clean_env, model_flags, read_json,
-                         run_zeal, tiny_models, zeal_cmd)
+from cli_support import (AVI_CLIP, CLASSES, CORRUPTED_CLIP, MKV_CLIP, SHORT_CLIP, clean_env, model_flags,
+                         one_torch_thread, read_json, run_zeal, tiny_models, zeal_cmd)
 from zeal.cli import main
 from zeal.export import predictions_rows
 from zeal.types import Result
@@ -30,7 +30,8 @@ CURVE_TOL = 1e-5
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    return tiny_models(tmp_path_factory.getbasetemp())
+    with one_torch_thread():
+        yield tiny_models(tmp_path_factory.getbasetemp())
 
 
 def make_folder(folder: Path, bad: bool = True) -> Path:
@@ -121,9 +122,9 @@ def test_changed_questions_are_not_skipped(first_batch, models, tmp_path):
 def test_list_file_and_threads_give_the_same_predictions(first_batch, models, tmp_path):
     folder, out, _, _ = first_batch
     listing = tmp_path / "videos.txt"
-    rel = folder  # one absolute path, and one relative to the list file
     shutil.copy(folder / "b.mkv", tmp_path / "b.mkv")
-    listing.write_text(f"# two good videos\n{rel / 'a.mp4'}\n\nb.mkv\n")
+    # one absolute path, one relative to the list file, a comment and a blank line
+    listing.write_text(f"# two good videos\n{folder / 'a.mp4'}\n\nb.mkv\n")
     par = tmp_path / "par"
     # a fresh cache: the two threads really score at the same time with one shared pipeline
     assert main(batch_args(listing, par, models, tmp_path / "cache", "--workers", "2")) == 0

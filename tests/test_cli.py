@@ -11,8 +11,8 @@ import threading
 
 import pytest
 
-from cli_support import (CLASSES, SHORT_CLIP, FAST_TIMEOUT_S, clean_env, error_lines, model_flags, read_json,
-                         run_zeal, tiny_models)
+from cli_support import (CLASSES, FAST_TIMEOUT_S, SHORT_CLIP, clean_env, error_lines, model_flags,
+                         one_torch_thread, read_json, run_zeal, tiny_models)
 from zeal.cli import main
 from zeal.export import FORMATS, read_intervals
 from zeal.queries import QuerySet, list_libraries, lookup
@@ -21,7 +21,8 @@ from zeal.types import Result
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
-    return tiny_models(tmp_path_factory.getbasetemp())
+    with one_torch_thread():
+        yield tiny_models(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")

@@ -208,8 +208,8 @@ class _StageBar:
                             unit="frame", dynamic_ncols=True)
         if stage != self.stage:
             self.stage = stage
+            self.bar.set_description(f"{self.label}: {stage}" if self.label else stage, refresh=False)
             self.bar.reset(total=max(total, 1))
-            self.bar.set_description(f"{self.label}: {stage}" if self.label else stage)
         self.bar.n = min(done, self.bar.total or done)
         self.bar.refresh()
 
@@ -230,8 +230,12 @@ def _summary_lines(result) -> list[str]:
 
 
 def _export_all(result, formats: Sequence[str], out_dir: Path, only_accepted: bool = True) -> list[Path]:
-    from zeal.export import export
+    from zeal.export import default_video_id, export, safe_stem
 
+    if "json" in formats and safe_stem(default_video_id(result.video)) == Path(RESULT_FILE).stem:
+        # the JSON export of a video called "result" would be overwritten by result.json
+        raise ConfigError(f"the video {result.video.path!r} is named like {RESULT_FILE}, so its JSON export"
+                          f" would be overwritten; rename the video or leave json out of --format")
     written: list[Path] = []
     for fmt in formats:
         written.extend(Path(p) for p in export(result, fmt, out_dir, only_accepted=only_accepted))
@@ -263,7 +267,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     from zeal import video as video_io
     from zeal.pipeline import ZealPipeline
 
-    video = _existing_file(args.video, "video")
+    video = _existing_file(args.video, "video").resolve()  # result.json must find it from anywhere
     formats = _check_formats(args.format)
     queries = _load_queries(args)
     config = _build_config(args)
@@ -357,7 +361,7 @@ def _list_videos(source: str) -> list[Path]:
     line; blank lines and # comments skipped; relative paths are relative to the list file)."""
     src = Path(source).expanduser()
     if src.is_dir():
-        videos = [p for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
+        videos = [p.resolve() for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
         if not videos:
             raise ConfigError(f"no videos in folder {str(src)!r} (looked for {', '.join(VIDEO_EXTENSIONS)})")
         videos = sorted(videos)
@@ -372,7 +376,7 @@ def _list_videos(source: str) -> list[Path]:
             if not line or line.startswith("#"):
                 continue
             p = Path(line).expanduser()
-            videos.append(p if p.is_absolute() else src.parent / p)
+            videos.append((p if p.is_absolute() else src.parent / p).resolve())
         if not videos:
             raise ConfigError(f"list file {str(src)!r} names no videos (one path per line)")
     else:
