@@ -318,7 +318,9 @@ class LVLMScorer:
                   else prefixes[0].inputs[k] for k in prefixes[0].inputs}
         inputs = self._to_device(inputs)
         length = prefixes[0].length
-        out = self.model(**inputs, use_cache=True, **self._keep_last())
+        # The prefix's own logits are never read: keep none (the vocabulary projection reads the whole
+        # output matrix, as costly on a CPU as the suffixes' one).
+        out = self.model(**inputs, use_cache=True, **self._keep_none())
         cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         start, mrope = self._suffix_start(length, len(prefixes))
         frames = len(prefixes)
@@ -358,6 +360,11 @@ class LVLMScorer:
         return start + deltas.reshape(-1).to(self.device), True
 
     # ---------------------------------------------------------------- helpers
+    def _keep_none(self) -> dict[str, Any]:
+        if "logits_to_keep" not in self._forward_args:
+            return {}
+        return {"logits_to_keep": torch.zeros(0, dtype=torch.long, device=self.device)}
+
     def _keep_last(self) -> dict[str, int]:
         return {"logits_to_keep": 1} if "logits_to_keep" in self._forward_args else {}
 
