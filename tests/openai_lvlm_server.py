@@ -42,6 +42,7 @@ class Record:
     image_hash: str | None  # sha1 of the decoded image file bytes (first 16 hex digits)
     text: str | None
     outcome: str = "pending"  # "ok", "drop", "status:<code>", "error:<why>"
+    top_ids: list[int] | None = None  # token ids returned in top_logprobs (chat completions)
 
 
 class LVLMTestServer:
@@ -180,7 +181,7 @@ class LVLMTestServer:
         text = self.tokenizer.decode([token_id])
         return {"token": text, "logprob": logprob, "bytes": list(text.encode("utf-8"))}
 
-    def chat_completion(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    def chat_completion(self, body: dict[str, Any], record: Record | None = None) -> tuple[int, dict[str, Any]]:
         import torch
 
         if body.get("model") != self.served_name:
@@ -198,6 +199,8 @@ class LVLMTestServer:
         best = int(ids[0])
         entry = self._token_entry(best, float(values[0]))
         entry["top_logprobs"] = [self._token_entry(int(i), float(v)) for v, i in zip(values[:k], ids[:k])]
+        if record is not None:
+            record.top_ids = [int(i) for i in ids[:k]]
         return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": self.served_name,
@@ -310,7 +313,7 @@ def _make_handler(server: LVLMTestServer):
                 time.sleep(server.delay_s + delay)
             try:
                 if self.path.rstrip("/") == "/v1/chat/completions":
-                    status, payload = server.chat_completion(body)
+                    status, payload = server.chat_completion(body, record)
                 elif self.path.rstrip("/") == "/generate":
                     status, payload = server.generate(body)
                 else:

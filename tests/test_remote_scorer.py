@@ -75,7 +75,8 @@ def _lift_answer_rows(folder):
     assert projection.min() > 0
     others = logits.clone()
     others[:, answers] = -math.inf
-    needed = (others.max() - logits[:, answers].min() + LIFT_MARGIN) / projection.min()
+    # Half the smallest probe projection: other frames (other sizes, real video) project less.
+    needed = (others.max() - logits[:, answers].min() + LIFT_MARGIN) / (0.5 * projection.min())
     with torch.no_grad():
         head.weight[answers] += needed * direction
     model.save_pretrained(str(folder))
@@ -134,6 +135,13 @@ def server(_server):
     _server.clear_faults()
 
 
+def ANSWER_IDS(server) -> list[int]:  # noqa: N802 - reads as a constant of the served model
+    from zeal.lvlm_scorer import resolve_answer_ids
+
+    ids = resolve_answer_ids(server.tokenizer)
+    return [*ids.yes, *ids.no]
+
+
 def _scorer(*urls: str, **kwargs) -> RemoteScorer:
     options = dict(max_in_flight=4, timeout_s=10, max_retries=5, **FAST)
     options.update(kwargs)
@@ -182,6 +190,9 @@ def test_chat_mode_equals_local_scorer(server, frames, expected):
         # Every answer had both yes and no among its top 20: no bound entered the comparison.
         assert scorer.stats["bounded"] == 0
         assert scorer.stats["requests"] == len(frames) * len(TEXTS)
+    # ... and in fact every spelling the local scorer sums was there, so the sums are the same sums.
+    for record in server.served():
+        assert set(ANSWER_IDS(server)) <= set(record.top_ids)
     assert got.shape == (len(frames), len(TEXTS)) and got.dtype == np.float64
     np.testing.assert_allclose(got, expected, atol=TOL, rtol=0)
     assert len(server.served()) == got.size
@@ -322,3 +333,78 @@ def test_a_dead_endpoint_leaves_the_rotation_and_is_retried_after_cooldown(serve
         finally:
             second.stop()
     np.testing.assert_allclose(got, expected[:1, :2], atol=TOL, rtol=0)
+
+
+# --- the pipeline, unchanged, on a server ------------------------------------------------------------
+
+CLIP_FILE = "tests_data_test.mp4"  # 10 s real clip
+CLASSES = ["CliffDiving", "Diving"]
+
+
+def _pipeline_config(tmp_path, clip, lvlm_model: str):
+    from zeal.config import ZealConfig, with_overrides
+
+    cfg = with_overrides(ZealConfig(), clip={"model": clip[0], "pretrained": clip[1], "device": "cpu"},
+                         lvlm={"model": lvlm_model, "device": "cpu"},
+                         video={"fps": 0.5, "max_side": 96, "chunk": 2})
+    cfg.cache_dir = str(tmp_path / "cache")
+    return cfg
+
+
+def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, lifted, data_dir, tmp_path):
+    from tiny_clip import build_tiny_clip
+    from zeal.lvlm_scorer import LVLMScorer
+    from zeal.pipeline import ZealPipeline
+
+    folder, model, processor = lifted
+    clip = build_tiny_clip(tmp_path / "clip")
+    video = str(data_dir / CLIP_FILE)
+    local = ZealPipeline(_pipeline_config(tmp_path / "local", clip, str(folder)),
+                         lvlm=LVLMScorer(model, processor, model_id=str(folder)))
+    want = local.run(video, classes=CLASSES, known_classes=True)
+    n_requests = len(want.times_s) * 2 * len(CLASSES)
+
+    # The remote run fails for good after some frames: a ModelError, with the finished chunks cached.
+    spec = f"openai:{SERVED}@{server.url}"
+    cfg = _pipeline_config(tmp_path / "remote", clip, spec)
+    scorer = RemoteScorer.from_spec(spec, max_in_flight=4, max_retries=1, **FAST)
+    server.delay_s = 0.02
+
+    def break_server_after(n: int) -> None:
+        deadline = time.monotonic() + 60
+        while len(server.served()) < n and time.monotonic() < deadline:
+            time.sleep(0.005)
+        server.fail_next(10_000, 500)
+
+    failing = threading.Thread(target=break_server_after, args=(n_requests // 2,))
+    failing.start()
+    with pytest.raises(ModelError, match="run again to resume"):
+        ZealPipeline(cfg, clip=local.clip, lvlm=scorer).run(video, classes=CLASSES, known_classes=True)
+    failing.join()
+    served_first = len(server.served())
+    assert 0 < served_first < n_requests
+
+    # Run again through the user's path (the spec in the config): only the missing frames are sent.
+    server.clear_faults()
+    server.reset_log()
+    got = ZealPipeline(cfg, clip=local.clip).run(video, classes=CLASSES, known_classes=True)
+    assert len(server.served()) < n_requests
+    assert all(set(ANSWER_IDS(server)) <= set(r.top_ids) for r in server.served())
+    assert served_first + len(server.served()) >= n_requests
+    assert got.settings["models"]["lvlm"] == f"openai:{SERVED}"
+    np.testing.assert_array_equal(got.times_s, want.times_s)
+    for name in CLASSES:
+        for curve in ("start_raw", "end_raw"):
+            np.testing.assert_allclose(getattr(got.classes[name].curves, curve),
+                                       getattr(want.classes[name].curves, curve), atol=TOL, rtol=0)
+        assert [(iv.start_s, iv.end_s) for iv in got.classes[name].intervals] == \
+               [(iv.start_s, iv.end_s) for iv in want.classes[name].intervals]
+
+
+def test_bounded_answers_are_counted_and_repeated_texts_asked_once(server, frames):
+    # One top log-prob: only one side can be present, the other is bounded by it -> exactly 0.5.
+    with _scorer(server.url, top_logprobs=1) as scorer:
+        got = scorer.p_yes(frames[:2], [TEXTS[0], TEXTS[1], TEXTS[0]])
+        assert scorer.stats["requests"] == 4
+        assert scorer.stats["bounded"] == 4 and scorer.stats["bounded_both"] == 0
+    np.testing.assert_array_equal(got, np.full((2, 3), 0.5))

@@ -358,13 +358,15 @@ class RemoteScorer:
         images: [H,W,3] uint8 RGB arrays or PIL images; texts: full user texts (queries.prompt_text).
         Raises ModelError when a request still fails after max_retries retries.
         """
-        texts = list(texts)
+        all_texts = list(texts)
+        texts = list(dict.fromkeys(all_texts))  # a repeated question is asked once
         frames = [_Frame(im) for im in images]
         out = np.full((len(frames), len(texts)), np.nan, dtype=np.float64)
         if not frames or not texts:
-            return out
+            return np.zeros((len(frames), len(all_texts)), dtype=np.float64)
         pool = self._get_pool()
         abort = threading.Event()
+        bounded_before = self.stats["bounded"]
         # Frame-major submission: the pool's queue is FIFO, so one frame's questions go out together.
         futures: dict[Future, tuple[int, int]] = {}
         try:
@@ -400,10 +402,13 @@ class RemoteScorer:
                    f"{len(texts)} questions) were not scored: {first_error}. Frames scored in earlier batches"
                    " are kept in the score cache: fix the server and run again to resume.")
             raise ModelError(msg) from first_error
-        bounded = self.stats["bounded"]
+        bounded = self.stats["bounded"] - bounded_before
         if bounded:
-            log.debug("%d answers so far had yes or no outside the top %d log-probs", bounded, self.top_logprobs)
-        return out
+            log.warning("%d of %d answers had 'yes' or 'no' outside the server's top %d log-probs; the missing"
+                        " side was bounded by the smallest returned log-prob (counted in stats['bounded'])",
+                        bounded, out.size, self.top_logprobs)
+        column = {text: j for j, text in enumerate(texts)}
+        return out[:, [column[t] for t in all_texts]]
 
     def _get_pool(self) -> ThreadPoolExecutor:
         with self._lock:
