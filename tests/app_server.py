@@ -1,0 +1,95 @@
+"""Start the real app (`python app.py ...`) in a subprocess with tiny models, for the UI and browser
+tests. The tiny open_clip architecture is registered in the app process through --clip-config, the
+same flag a user with a custom open_clip model uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_CLIP = ROOT / "assets" / "examples" / "basketball.mp4"
+SECOND_CLIP = ROOT / "assets" / "examples" / "arm_wrestling.mp4"
+START_TIMEOUT_S = 90.0
+TEST_FPS = 2.0
+
+
+@dataclass
+class AppProcess:
+    url: str
+    proc: subprocess.Popen
+    work_dir: Path
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tiny_models(root: Path) -> dict[str, str]:
+    """Build (once per root) the tiny CLIP and tiny Qwen2-VL; returns the app flags' values."""
+    from tiny_clip import TINY_CLIP_CONFIG, TINY_CLIP_NAME, build_tiny_clip
+    from tiny_models import ensure_tiny_models
+
+    clip_dir = root / "clip"
+    ckpt = clip_dir / "tiny_clip.pt"
+    if not ckpt.exists():
+        build_tiny_clip(clip_dir)
+    config_file = clip_dir / f"{TINY_CLIP_NAME}.json"
+    config_file.write_text(json.dumps(TINY_CLIP_CONFIG))
+    lvlm = ensure_tiny_models(root / "lvlm", archs=["qwen2_vl"])["qwen2_vl"]
+    return {"lvlm": str(lvlm), "clip_model": TINY_CLIP_NAME, "clip_pretrained": str(ckpt),
+            "clip_config": str(config_file)}
+
+
+def start_app(tmp: Path, models: dict[str, str], extra: list[str] | None = None,
+              env: dict[str, str] | None = None) -> AppProcess:
+    """Launch app.py on a free port and wait until it answers; the app's output goes to a log file."""
+    port = free_port()
+    work_dir = tmp / "work"
+    log_path = tmp / "app.log"
+    cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--no-browser",
+           "--lvlm", models["lvlm"], "--clip-model", models["clip_model"],
+           "--clip-pretrained", models["clip_pretrained"], "--clip-config", models["clip_config"],
+           "--fps", str(TEST_FPS), "--device", "cpu", "--cache-dir", str(tmp / "cache"),
+           "--work-dir", str(work_dir), *(extra or [])]
+    full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
+                "GRADIO_TEMP_DIR": str(work_dir / "uploads"), **(env or {})}
+    full_env.pop("DISPLAY", None)
+    log = log_path.open("w")
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=full_env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    app = AppProcess(url, proc, work_dir, log_path)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited with {proc.returncode}:\n{app.log()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return app
+        except OSError:
+            time.sleep(0.5)
+    app.stop()
+    raise RuntimeError(f"app did not answer on {url} within {START_TIMEOUT_S:.0f} s:\n{app.log()}")
