@@ -282,7 +282,7 @@ def test_server_restarted_mid_run_loses_nothing(server, frames, expected):
 def test_exhausted_retries_raise_a_resumable_model_error(server, frames):
     server.fail_next(1000, 503)
     with _scorer(server.url, max_retries=2) as scorer:
-        with pytest.raises(ModelError, match=r"frames x 3 questions.*503.*run again to resume"):
+        with pytest.raises(ModelError, match=r"frames x 3 questions.*503.*run the same command again to resume"):
             scorer.p_yes(frames, TEXTS)
     # Aborted early: not every queued request was tried three times.
     assert len(server.records) < len(frames) * len(TEXTS) * 3
@@ -290,9 +290,12 @@ def test_exhausted_retries_raise_a_resumable_model_error(server, frames):
 
 def test_client_errors_are_not_retried(server, frames):
     scorer = RemoteScorer.from_spec(f"openai:no-such-model@{server.url}", max_retries=5, **FAST)
-    with scorer, pytest.raises(ModelError, match="HTTP 404"):
+    with scorer, pytest.raises(ModelError, match="HTTP 404") as info:
         scorer.p_yes(frames[:1], TEXTS[:1])
     assert len(server.records) == 1
+    assert "resume" not in str(info.value)  # retrying later would not help: the request is wrong
+    with pytest.raises(ConfigError, match=r"\[H,W,3\] uint8"):
+        scorer.p_yes([frames[0].astype(np.float32)], TEXTS[:1])
 
 
 def test_round_robin_across_two_servers(server, frames, expected):
@@ -378,7 +381,7 @@ def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, l
 
     failing = threading.Thread(target=break_server_after, args=(n_requests // 2,))
     failing.start()
-    with pytest.raises(ModelError, match="run again to resume"):
+    with pytest.raises(ModelError, match="run the same command again to resume"):
         ZealPipeline(cfg, clip=local.clip, lvlm=scorer).run(video, classes=CLASSES, known_classes=True)
     failing.join()
     served_first = len(server.served())

@@ -118,19 +118,26 @@ def _sigmoid(x: float) -> float:
     return e / (1.0 + e)
 
 
+def _check_image(image: Any) -> Any:
+    """The frame itself when it is an [H,W,3] uint8 array or a PIL image; ConfigError otherwise."""
+    if isinstance(image, np.ndarray):
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ConfigError(f"a frame must be an [H,W,3] uint8 RGB array, got shape {image.shape}"
+                              f" dtype {image.dtype}")
+        return image
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        raise ConfigError(f"a frame must be a numpy array or a PIL image, got {type(image).__name__}")
+    return image
+
+
 def encode_image(image: Any, fmt: str = "png", jpeg_quality: int = DEFAULT_JPEG_QUALITY) -> str:
     """A frame ([H,W,3] uint8 RGB array or PIL image) as a `data:image/...;base64,` URL."""
     from PIL import Image
 
-    if isinstance(image, np.ndarray):
-        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-            raise ConfigError(f"frame must be an [H,W,3] uint8 RGB array, got shape {image.shape}"
-                              f" dtype {image.dtype}")
-        pil = Image.fromarray(image)
-    elif isinstance(image, Image.Image):
-        pil = image.convert("RGB")
-    else:
-        raise ConfigError(f"frame must be a numpy array or a PIL image, got {type(image).__name__}")
+    image = _check_image(image)
+    pil = Image.fromarray(image) if isinstance(image, np.ndarray) else image.convert("RGB")
     buf = io.BytesIO()
     if fmt == "png":
         pil.save(buf, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
@@ -154,6 +161,10 @@ def parse_spec(spec: str) -> tuple[str, list[str]]:
     if bad:
         raise ConfigError(f"remote LVLM URL(s) {bad} in {spec!r} must start with http:// or https://")
     return model.strip(), urls
+
+
+class _GaveUpError(ModelError):
+    """A request that kept failing with retryable errors: the server may come back, the run can resume."""
 
 
 class _RetryableError(Exception):
@@ -360,7 +371,7 @@ class RemoteScorer:
         """
         all_texts = list(texts)
         texts = list(dict.fromkeys(all_texts))  # a repeated question is asked once
-        frames = [_Frame(im) for im in images]
+        frames = [_Frame(_check_image(im)) for im in images]
         out = np.full((len(frames), len(texts)), np.nan, dtype=np.float64)
         if not frames or not texts:
             return np.zeros((len(frames), len(all_texts)), dtype=np.float64)
@@ -399,8 +410,10 @@ class RemoteScorer:
             failed = np.isnan(out)
             n_frames = int(failed.any(axis=1).sum())
             msg = (f"{int(failed.sum())} of {out.size} LVLM requests ({n_frames} of {len(frames)} frames x "
-                   f"{len(texts)} questions) were not scored: {first_error}. Frames scored in earlier batches"
-                   " are kept in the score cache: fix the server and run again to resume.")
+                   f"{len(texts)} questions) were not scored: {first_error}")
+            if isinstance(first_error, _GaveUpError):
+                msg += (". Frames scored in earlier batches are kept in the score cache: once the server"
+                        " answers again, run the same command again to resume.")
             raise ModelError(msg) from first_error
         bounded = self.stats["bounded"] - bounded_before
         if bounded:
@@ -436,7 +449,7 @@ class RemoteScorer:
                 raise ModelError("stopped because another request failed")
             if attempt:
                 self._count("retries")
-                # Sleep in small steps so that an abort is noticed quickly.
+                # Waiting on the abort event, not sleeping: a failure elsewhere ends the wait at once.
                 if abort.wait(self._backoff_s(attempt - 1, last.retry_after_s if last else None)):
                     raise ModelError("stopped because another request failed")
             ep = self._rotation.pick()
@@ -451,7 +464,7 @@ class RemoteScorer:
                 continue
             self._rotation.report(ep, ok=True)
             return value
-        raise ModelError(f"gave up after {self.max_retries} retries; last error: {last}")
+        raise _GaveUpError(f"gave up after {self.max_retries} retries; last error: {last}")
 
     def _request(self, ep: _Endpoint, image_url: str, text: str) -> float:
         if self.mode == "chat":
