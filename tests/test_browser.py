@@ -164,6 +164,17 @@ def test_upload_run_tune_edit_reload_export(app, browser, tmp_path):
     assert {"class", "start_s", "end_s", "score", "source"} <= set(rows[0])
     assert all(r["class"] in CLASSES and float(r["start_s"]) < float(r["end_s"]) for r in rows)
 
+    # for the screenshot: select an interval by clicking its marker, so the frame thumbnail shows
+    marker = page.locator("#zeal-chart .scatterlayer path.point").first
+    marker.scroll_into_view_if_needed()
+    mb = marker.bounding_box()
+    page.mouse.move(mb["x"] + mb["width"] / 2 - 8, mb["y"] + mb["height"] / 2)
+    page.mouse.move(mb["x"] + mb["width"] / 2, mb["y"] + mb["height"] / 2, steps=3)
+    page.wait_for_timeout(300)
+    page.mouse.click(mb["x"] + mb["width"] / 2, mb["y"] + mb["height"] / 2)
+    page.wait_for_selector("#zeal-thumb img", timeout=WAIT_MS)
+    page.wait_for_selector("#zeal-selection :text('Selected #')", timeout=WAIT_MS)
+
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -395,8 +395,9 @@ class Callbacks:
         return s, str(path)
 
     def generate_with_llm(self, table: Any, base_url: str, model: str, api_key: str):
-        """Questions for every class in the table from an OpenAI-compatible LLM. The key is used
-        for this call only and the field is cleared. Outputs: (table rows, api key field)."""
+        """Questions for every class in the table from an OpenAI-compatible LLM; returns the table
+        rows. The key is used for this call only (the page clears its field afterwards) and is
+        removed from any error message."""
         gr = _gr()
         from zeal.llm import generate_queries
 
@@ -411,7 +412,7 @@ class Callbacks:
             raise _error(exc, key) from None
         except Exception as exc:  # a client library failure must not echo the key either
             raise _error(RuntimeError(f"LLM request failed: {type(exc).__name__}: {exc}"), key) from None
-        return [[q.name, q.start, q.end, q.description] for q in qs], ""
+        return [[q.name, q.start, q.end, q.description] for q in qs]
 
     # --- 3. run ----------------------------------------------------------------------------------
     @staticmethod
@@ -446,7 +447,9 @@ class Callbacks:
         except ModelError as exc:
             raise gr.Error(f"{exc} {MODEL_HINT}") from None
         except ZealError as exc:
-            if type(exc).__name__ == "Cancelled":
+            from zeal.pipeline import Cancelled
+
+            if isinstance(exc, Cancelled):
                 gr.Warning(str(exc))
                 return self.view(s)
             raise _error(exc) from None

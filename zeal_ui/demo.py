@@ -213,8 +213,9 @@ def create_demo(pipeline, work_dir: str | Path | None = None, limits: AppLimits 
                           concurrency_id="models", concurrency_limit=MODEL_CONCURRENCY, api_name="propose_classes")
         qfile.upload(cb.load_queries, [qfile, classes], [classes, qtable], api_visibility="private")
         qsave.click(cb.save_queries, [qtable, state], [state, qdownload], api_visibility="private")
-        llm_btn.click(cb.generate_with_llm, [qtable, base_url, llm_model, api_key], [qtable, api_key],
-                      api_visibility="private")
+        # The key leaves the page once submitted, whether the call worked or not.
+        llm_btn.click(cb.generate_with_llm, [qtable, base_url, llm_model, api_key], [qtable],
+                      api_visibility="private").then(lambda: "", None, [api_key], api_visibility="private")
 
         def run(video_path, table, known_classes, lam_v, top_p_v, sigma_v, merge_v, min_score_v, s,
                 progress=gr.Progress()):
