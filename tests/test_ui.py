@@ -14,6 +14,7 @@ import pytest
 from app_server import EXAMPLE_CLIP, ROOT, SECOND_CLIP, start_app, tiny_models
 
 pytestmark = pytest.mark.timeout(300)
+UPLOAD_LIMIT_MB = 1
 DEFAULT_PARAMS = (0.1, 0.35, 1.3, 0.9, 0.1)  # lambda, top-p, sigma, merge IoU, min score (the paper's)
 
 
@@ -24,7 +25,8 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, models):
-    proc = start_app(tmp_path_factory.mktemp("ui_app"), models)
+    # the example clips are under 1 MB: a 1 MB upload limit lets them in and keeps bigger files out
+    proc = start_app(tmp_path_factory.mktemp("ui_app"), models, extra=["--max-upload-mb", str(UPLOAD_LIMIT_MB)])
     yield proc
     proc.stop()
 
@@ -149,3 +151,25 @@ def test_help_lists_flags_and_environment():
     for word in ("--host", "--port", "--share", "--lvlm", "--clip-pretrained", "--clip-config",
                  "--max-upload-mb", "ZEAL_LVLM", "ZEAL_CLIP_PRETRAINED", "ZEAL_CACHE_DIR", "127.0.0.1"):
         assert word in out.stdout, word
+
+
+def test_uploads_over_the_limit_are_refused_with_a_clear_message(app, tmp_path):
+    from gradio_client import handle_file
+
+    big = tmp_path / "too big.mp4"
+    big.write_bytes(EXAMPLE_CLIP.read_bytes() * 3)  # about 1.7 MB
+    with pytest.raises(Exception, match="(?i)(exceeds|too large|maximum).*"):
+        client(app).predict(handle_file(str(big)), api_name="/open_video")
+
+
+def test_clip_proposes_top_k_library_classes(app):
+    from gradio_client import handle_file
+
+    c = client(app)
+    chosen, ranking = c.predict(handle_file(str(EXAMPLE_CLIP)), "cholec80", 2, api_name="/propose_classes")
+    from zeal.queries import load_library
+
+    library = load_library("cholec80").names
+    chosen = chosen["value"] if isinstance(chosen, dict) else chosen
+    assert len(chosen) == 2 and set(chosen) <= set(library)
+    assert ranking.startswith("CLIP's ranking") and chosen[0] in ranking

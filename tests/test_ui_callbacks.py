@@ -17,7 +17,7 @@ from zeal.config import ZealConfig, with_overrides
 from zeal.errors import ZealError
 from zeal.pipeline import ZealPipeline
 from zeal.types import ClassResult, Curves, Interval, Result, VideoInfo
-from zeal_ui.callbacks import Callbacks, rows_for_classes
+from zeal_ui.callbacks import AppLimits, Callbacks, rows_for_classes
 from zeal_ui.session import (EditError, Session, SessionStore, add_interval, apply_table, keep_decisions,
                              nudge, read_ground_truth, replace_interval, table_rows)
 
@@ -66,6 +66,14 @@ def test_a_model_that_cannot_load_says_how_to_point_at_local_weights(models, tmp
     message = str(info.value)
     assert "no-such-model" in message and "--lvlm" in message and "ZEAL_LVLM" in message
     assert s.result is None
+
+
+def test_videos_longer_than_the_limit_are_refused(tmp_path):
+    cb = Callbacks(pipeline=None, store=SessionStore(tmp_path), limits=AppLimits(max_duration_min=0.1))
+    s = Session()
+    with pytest.raises(gr.Error, match="longer than this app's limit of 0.1 min.*--max-duration-min"):
+        cb.open_video(str(EXAMPLE_CLIP), s)
+    assert s.video is None
 
 
 class _BadLLM(BaseHTTPRequestHandler):
