@@ -120,17 +120,20 @@ def p_yes_generate(scorer: LVLMScorer, image, texts: list[str]) -> np.ndarray:
     return np.array(out)
 
 
-def _median_seconds(run: Callable[[], object], repeats: int, device: str) -> float:
-    times = []
+def _median_seconds(runs: dict[str, Callable[[], object]], repeats: int, device: str) -> dict[str, float]:
+    """Median wall seconds of each callable. The callables take turns within each repeat, so a load
+    that comes and goes on a shared machine hits all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
-        if device == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        run()
-        if device == "cuda":
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, run in runs.items():
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            run()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def bench_device(device: str, ks: list[int], repeats: int) -> list[dict]:
@@ -151,10 +154,11 @@ def bench_device(device: str, ks: list[int], repeats: int) -> list[dict]:
         ours = scorer.p_yes([image], texts)  # warm-up, and the check that all ways agree
         reference = scorer.p_yes_reference([image], texts)
         generated = p_yes_generate(scorer, pil, texts)
-        t_ours = _median_seconds(lambda: scorer.p_yes([image], texts), repeats, device)
-        t_forward = _median_seconds(lambda: scorer.p_yes_reference([image], texts), repeats, device)
-        t_generate = _median_seconds(lambda: p_yes_generate(scorer, pil, texts), repeats, device)
-        t_floor = _median_seconds(lambda: scorer.p_yes_reference([image], texts[:1]), repeats, device)
+        med = _median_seconds({"ours": lambda: scorer.p_yes([image], texts),
+                               "forward": lambda: scorer.p_yes_reference([image], texts),
+                               "generate": lambda: p_yes_generate(scorer, pil, texts),
+                               "floor": lambda: scorer.p_yes_reference([image], texts[:1])}, repeats, device)
+        t_ours, t_forward, t_generate, t_floor = med["ours"], med["forward"], med["generate"], med["floor"]
         rows.append({
             "device": device if device != "cuda" else torch.cuda.get_device_name(),
             "dtype": dtype, "threads": torch.get_num_threads(), "k": k, "questions": len(texts),

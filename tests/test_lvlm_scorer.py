@@ -103,6 +103,17 @@ def test_frames_of_different_sizes(arch, scorers):
                                atol=TOLERANCE, rtol=0)
 
 
+@pytest.mark.parametrize("arch", ["llava_onevision", "qwen2_vl"])
+def test_uncached_fallback_equals_plain_forward(arch, scorers, references):
+    class NoCache(LVLMScorer):
+        def _prefix_inputs(self, image, plan):
+            return None  # as if the processor's tokens could not be split into prefix + suffix
+
+    loaded = scorers[arch]
+    scorer = NoCache(loaded.model, loaded.processor, loaded.model_id, texts_per_batch=4)
+    np.testing.assert_allclose(scorer.p_yes(_images(), TEXTS), references[arch], atol=TOLERANCE, rtol=0)
+
+
 def test_duplicate_and_reordered_texts(scorers, references):
     order = [3, 0, 3, 5]
     got = scorers["qwen2_vl"].p_yes(_images(), [TEXTS[i] for i in order])

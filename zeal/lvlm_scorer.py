@@ -291,21 +291,25 @@ class LVLMScorer:
         prefixes = [self._prefix_inputs(image, plan) for image in images]
         groups: dict[tuple, list[int]] = {}
         for index, prefix in enumerate(prefixes):
-            groups.setdefault(prefix.key, []).append(index)
+            if prefix is None:
+                out[index] = self._score_full_prompts(images[index], plan, texts_n)
+            else:
+                groups.setdefault(prefix.key, []).append(index)
         for members in groups.values():
             for start in range(0, len(members), frames_n):
                 batch = members[start:start + frames_n]
                 out[batch] = self._score_frames([prefixes[i] for i in batch], plan, texts_n)
         return out
 
-    def _prefix_inputs(self, image: Any, plan: "_Plan") -> "_Prefix":
+    def _prefix_inputs(self, image: Any, plan: "_Plan") -> "_Prefix | None":
         enc = self._encode([plan.prompts[0]], [image])
         full = enc["input_ids"][0].tolist()
         tail = plan.ids[0][plan.shared:]
         expansion = len(full) - len(plan.ids[0])  # tokens the processor added for the image
         if expansion < 0 or full[len(full) - len(tail):] != tail:
-            raise ModelError(f"the processor of {self.model_id} tokenizes the text after the image "
-                             "differently from its tokenizer; prefix caching cannot be used")
+            # The processor rewrites the text after the image (not seen in the supported architectures):
+            # the shared prefix cannot be cut out of its tokens, so score full prompts instead.
+            return None
         length = expansion + plan.shared
         inputs = {k: (v[:, :length] if k in PER_TOKEN_KEYS and torch.is_tensor(v) else v)
                   for k, v in enc.items()}
@@ -342,6 +346,23 @@ class LVLMScorer:
             logits = self.model(input_ids=ids, position_ids=positions, cache=_expand_cache(cache, len(chunk)),
                                 use_cache=True, logits_to_keep=last[:, None]).logits[:, -1]
             result[:, chunk] = self._to_p_yes(logits).reshape(frames, len(chunk))
+        return result
+
+    def _score_full_prompts(self, image: Any, plan: "_Plan", texts_n: int) -> np.ndarray:
+        """The uncached fallback: full prompts of one image, texts_n per forward, right-padded (so under
+        causal attention no real token sees a pad and positions match the single prompt). -> [n_texts]"""
+        result = np.empty(len(plan.prompts), dtype=np.float64)
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "right"
+        try:
+            for t0 in range(0, len(plan.prompts), texts_n):
+                prompts = plan.prompts[t0:t0 + texts_n]
+                enc = self._to_device(self._encode(prompts, [image] * len(prompts)))
+                last = enc["attention_mask"].sum(dim=1) - 1
+                logits = self.model(**enc, use_cache=False, logits_to_keep=last[:, None]).logits[:, -1]
+                result[t0:t0 + len(prompts)] = self._to_p_yes(logits)
+        finally:
+            self.tokenizer.padding_side = side
         return result
 
     def _suffix_start(self, prefix_length: int, frames: int) -> tuple[torch.Tensor, bool]:
