@@ -61,18 +61,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def register_clip_config(path: str) -> str:
-    """Make a custom open_clip architecture known (open_clip.add_model_config); returns its name."""
-    from zeal.errors import ConfigError
+    """Make a custom open_clip architecture known; returns its name (the file's stem)."""
+    from zeal.clip_scorer import register_model_config
 
-    file = Path(path).expanduser()
-    try:
-        json.loads(file.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"--clip-config {path}: not a readable open_clip model config JSON ({exc})") from None
-    import open_clip  # only when asked: the engine's own open_clip use stays in zeal/clip_scorer.py
-
-    open_clip.add_model_config(file)
-    return file.stem
+    return register_model_config(path)
 
 
 def main(argv: list[str] | None = None) -> int:

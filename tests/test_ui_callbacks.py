@@ -177,5 +177,5 @@ def test_ground_truth_csv_and_activitynet(tmp_path):
     with pytest.raises(ZealError, match="no segments for video 'nope'"):
         read_ground_truth(csv_file, "nope")
     (tmp_path / "bad.csv").write_text("a,b\n1,2\n")
-    with pytest.raises(ZealError, match="header must name"):
+    with pytest.raises(ZealError, match="header lacks column"):
         read_ground_truth(tmp_path / "bad.csv", "clip")

@@ -118,25 +118,10 @@ def _positive_float(text: str) -> float:
 
 # --- models and queries from the flags -----------------------------------------------------------
 def _register_clip_config(path: str) -> str:
-    """Make a custom open_clip architecture (a model config JSON as in open_clip's model_configs/)
-    known under the file's stem; returns that name."""
-    p = _existing_file(path, "CLIP model config")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"CLIP model config {str(p)!r} is not valid JSON ({exc})") from None
-    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if not isinstance(data, dict) or k not in data]
-    if missing:
-        raise ConfigError(f"CLIP model config {str(p)!r} lacks {', '.join(missing)}; it must be an open_clip"
-                          " model config (see open_clip's model_configs/*.json)")
-    from zeal import clip_scorer
+    """Make a custom open_clip architecture known under the file's stem; returns that name."""
+    from zeal.clip_scorer import register_model_config
 
-    if hasattr(clip_scorer, "register_model_config"):
-        return clip_scorer.register_model_config(str(p))
-    import open_clip  # clip_scorer offers no registration hook (yet): the one place the CLI touches open_clip
-
-    open_clip.add_model_config(str(p))
-    return p.stem
+    return register_model_config(str(_existing_file(path, "CLIP model config")))
 
 
 def _build_config(args: argparse.Namespace):

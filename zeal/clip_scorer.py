@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zeal.errors import ModelError
+from zeal.errors import ConfigError, ModelError
 
 # Local weight files open_clip can load as `pretrained` (anything else is taken as a tag).
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".npz", ".ckpt")
@@ -259,3 +259,23 @@ class ClipScorer:
 
     def __repr__(self) -> str:
         return f"ClipScorer(model_id={self.model_id!r}, device={str(self.device)!r})"
+
+
+def register_model_config(path: str) -> str:
+    """Make a custom open_clip architecture known under the file's stem (an open_clip model config
+    JSON, as in open_clip's model_configs/*.json); returns that name for `from_pretrained`."""
+    import json
+
+    file = Path(path).expanduser()
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"CLIP model config {str(file)!r} is not a readable JSON file ({exc})") from None
+    missing = [k for k in ("embed_dim", "vision_cfg", "text_cfg") if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ConfigError(f"CLIP model config {str(file)!r} lacks {', '.join(missing)}; it must be an open_clip"
+                          " model config (see open_clip's model_configs/*.json)")
+    import open_clip
+
+    open_clip.add_model_config(str(file))
+    return file.stem

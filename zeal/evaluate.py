@@ -302,45 +302,56 @@ def _read_activitynet_json(path: Path, subset: str | None) -> GroundTruth:
     return dict(sorted(gt.items()))
 
 
+def _read_ground_truth_csv(path: Path) -> GroundTruth:
+    gt: GroundTruth = {}
+    for video, label, start, end, _ in _read_segment_csv(path, PREDICTION_COLUMNS[:4], "ground truth"):
+        if label != AMBIGUOUS:
+            gt.setdefault(label, []).append((video, start, end))
+    return gt
+
+
 def load_ground_truth(path: str | Path, subset: str | None = None) -> GroundTruth:
     """Ground truth per class: {class: [(video, start_s, end_s)]}.
 
     path: the official THUMOS14 folder of per-class files (`<Class>_test.txt` / `<Class>_val.txt`,
-    lines `video start end`, Ambiguous skipped), or an ActivityNet/ActionFormer JSON file.
+    lines `video start end`, Ambiguous skipped), an ActivityNet/ActionFormer JSON file, or a CSV
+    with the columns video-id,t-start,t-end,label (seconds).
     subset: "test" or "validation" to pick one subset (files by suffix, JSON videos by "subset").
     """
     path = Path(path)
     subset = _subset_name(subset)
     if not path.exists():
         raise EvaluationError(f"{path}: ground truth not found; pass a THUMOS14 annotation folder or an ActivityNet JSON file")
-    gt = _read_thumos_folder(path, subset) if path.is_dir() else _read_activitynet_json(path, subset)
+    if path.is_dir():
+        gt = _read_thumos_folder(path, subset)
+    elif path.suffix.lower() == ".csv":
+        gt = _read_ground_truth_csv(path)
+    else:
+        gt = _read_activitynet_json(path, subset)
     if not gt:
         raise EvaluationError(f"{path}: no action instance found" + (f" in subset {subset!r}" if subset else ""))
     return dict(sorted(gt.items()))
 
 
-def load_predictions(csv_path: str | Path, classes: Iterable[str] | None = None) -> Predictions:
-    """Predictions per class: {class: [(video, start_s, end_s, score)]} from a CSV with header
-    `video-id,t-start,t-end,label,score` (label = class name; other columns ignored).
-    classes: when given, a label outside it is an error naming the row."""
-    path = Path(csv_path)
-    known = None if classes is None else set(classes)
+def _read_segment_csv(path: Path, columns: Sequence[str], what: str) -> list[tuple]:
+    """Rows of a CSV naming `columns` (video-id, t-start, t-end, label[, score]) as tuples
+    (video, label, start, end[, score]); bad rows are errors naming the file and row."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise EvaluationError(f"{path}: predictions file not found") from None
+        raise EvaluationError(f"{path}: {what} file not found") from None
     except UnicodeDecodeError:
         raise EvaluationError(f"{path}: not a UTF-8 text CSV file") from None
     reader = csv.reader(text.splitlines())
     header = next(reader, None)
     if header is None:
-        raise EvaluationError(f"{path}: empty file; expected the header {','.join(PREDICTION_COLUMNS)}")
+        raise EvaluationError(f"{path}: empty file; expected the header {','.join(columns)}")
     header = [h.strip() for h in header]
-    missing = [c for c in PREDICTION_COLUMNS if c not in header]
+    missing = [c for c in columns if c not in header]
     if missing:
-        raise EvaluationError(f"{path}: header lacks column(s) {missing}; expected {','.join(PREDICTION_COLUMNS)}")
-    col = {c: header.index(c) for c in PREDICTION_COLUMNS}
-    preds: Predictions = {}
+        raise EvaluationError(f"{path}: header lacks column(s) {missing}; expected {','.join(columns)}")
+    col = {c: header.index(c) for c in columns}
+    rows = []
     for row_no, row in enumerate(reader, start=2):
         if not row or all(not cell.strip() for cell in row):
             continue
@@ -352,9 +363,20 @@ def load_predictions(csv_path: str | Path, classes: Iterable[str] | None = None)
             raise EvaluationError(f"{where}: empty video-id or label")
         start = _number(row[col["t-start"]], "t-start", where)
         end = _number(row[col["t-end"]], "t-end", where)
-        score = _number(row[col["score"]], "score", where)
         if start >= end:
             raise EvaluationError(f"{where}: t-start {start} is not before t-end {end}")
+        extra = tuple(_number(row[col[c]], c, where) for c in columns[4:])
+        rows.append((video, label, start, end, *extra, where))
+    return rows
+
+
+def load_predictions(csv_path: str | Path, classes: Iterable[str] | None = None) -> Predictions:
+    """Predictions per class: {class: [(video, start_s, end_s, score)]} from a CSV with header
+    `video-id,t-start,t-end,label,score` (label = class name; other columns ignored).
+    classes: when given, a label outside it is an error naming the row."""
+    known = None if classes is None else set(classes)
+    preds: Predictions = {}
+    for video, label, start, end, score, where in _read_segment_csv(Path(csv_path), PREDICTION_COLUMNS, "predictions"):
         if known is not None and label not in known:
             raise EvaluationError(f"{where}: unknown class {label!r}; the ground truth has: {', '.join(sorted(known))}")
         preds.setdefault(label, []).append((video, start, end, score))

@@ -7,7 +7,6 @@ result back. Edits are pure functions Result -> new Result: a failed edit leaves
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import re
@@ -21,6 +20,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from zeal.errors import EvaluationError, ZealError
+from zeal.evaluate import load_ground_truth
 from zeal.types import ClassResult, Interval, Result
 from zeal_ui.plots import flat_intervals
 
@@ -271,46 +271,18 @@ def keep_decisions(old: Result, new: Result) -> Result:
 # --- ground truth --------------------------------------------------------------------------------
 
 def read_ground_truth(path: str | os.PathLike, video_id: str) -> dict[str, list[tuple[float, float]]]:
-    """Ground-truth segments of one video, per class, in seconds.
-
-    Accepts an ActivityNet-style JSON ({"database": {video: {"annotations": [{"segment": [s, e],
-    "label": L}]}}}) or a CSV with a header naming video-id, t-start, t-end and label. A file holding
-    one video only is used whatever its id; otherwise rows must match `video_id` (the file stem)."""
-    path = Path(path)
-    rows: list[tuple[str, float, float, str]] = []
-    try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(path.read_text(encoding="utf-8"))
-            database = data.get("database", data) if isinstance(data, dict) else None
-            if not isinstance(database, dict):
-                raise EvaluationError(f"{path.name}: expected an ActivityNet JSON with a 'database' object")
-            for vid, entry in database.items():
-                for ann in (entry or {}).get("annotations", []):
-                    s, e = ann["segment"]
-                    rows.append((str(vid), float(s), float(e), str(ann["label"])))
-        else:
-            with path.open(newline="", encoding="utf-8") as f:
-                reader = csv.DictReader(f)
-                need = {"video-id", "t-start", "t-end", "label"}
-                if not reader.fieldnames or not need <= set(reader.fieldnames):
-                    raise EvaluationError(f"{path.name}: the CSV header must name {', '.join(sorted(need))}; "
-                                          f"found {reader.fieldnames}")
-                for r in reader:
-                    rows.append((r["video-id"], float(r["t-start"]), float(r["t-end"]), r["label"]))
-    except EvaluationError:
-        raise
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise EvaluationError(f"ground truth {path.name} cannot be read ({exc}); give an ActivityNet JSON or a "
-                              "CSV with columns video-id,t-start,t-end,label (seconds)") from None
-    videos = {r[0] for r in rows}
-    if not rows:
-        raise EvaluationError(f"ground truth {path.name} holds no segments")
-    if len(videos) > 1:
-        rows = [r for r in rows if r[0] == video_id]
-        if not rows:
-            raise EvaluationError(f"ground truth {path.name} has no segments for video {video_id!r}; "
-                                  f"its videos include {', '.join(sorted(videos)[:5])}")
+    """Ground-truth segments of one video, per class, in seconds, from any file
+    `zeal.evaluate.load_ground_truth` reads (ActivityNet JSON, or a CSV naming video-id, t-start,
+    t-end and label). A file holding one video only is used whatever its id; otherwise rows must
+    match `video_id` (the file stem)."""
+    gt = load_ground_truth(path)
+    videos = {video for segments in gt.values() for video, _, _ in segments}
+    if len(videos) > 1 and video_id not in videos:
+        raise EvaluationError(f"ground truth {Path(path).name} has no segments for video {video_id!r}; "
+                              f"its videos include {', '.join(sorted(videos)[:5])}")
     out: dict[str, list[tuple[float, float]]] = {}
-    for _, s, e, label in rows:
-        out.setdefault(label, []).append((s, e))
+    for label, segments in gt.items():
+        for video, s, e in segments:
+            if len(videos) == 1 or video == video_id:
+                out.setdefault(label, []).append((s, e))
     return out
