@@ -1,4 +1,7 @@
-"""The whole engine on a real clip with tiny real-architecture models: run, cache, re-propose, cancel."""
+"""The whole engine on a real clip with tiny real-architecture models: run, cache, re-propose, cancel.
+
+Scores recomputed in a different batch (one question alone, a chunk started midway) differ from the
+first computation by about 1e-6 in float32, hence the 1e-5 tolerance where that happens."""
 
 import logging
 import shutil
@@ -123,7 +126,7 @@ def test_cancel_keeps_partial_scores_and_the_rerun_resumes(models, video, tmp_pa
         video, classes=CLASSES, known_classes=True)
     for name in CLASSES:
         np.testing.assert_allclose(resumed.classes[name].curves.start_raw, fresh.classes[name].curves.start_raw,
-                                   atol=1e-6)
+                                   atol=1e-5)
         assert resumed.classes[name].intervals == fresh.classes[name].intervals
 
 
@@ -137,7 +140,7 @@ def test_corrupt_cache_entry_is_recomputed_with_a_warning(models, video, tmp_pat
     assert any("recomputed" in r.message for r in caplog.records)
     for name in CLASSES:
         np.testing.assert_allclose(second.classes[name].curves.start_raw, first.classes[name].curves.start_raw,
-                                   atol=1e-6)
+                                   atol=1e-5)
 
 
 def test_clip_keeps_the_top_k_classes_when_they_are_not_known(models, video, tmp_path):
