@@ -6,10 +6,11 @@ functions that need them, so `import zeal` stays cheap.
 
 Why PyAV is the default (measured, see benchmarks/bench_video.py and tests/data/NOTICE.md): it gives
 exact presentation timestamps on every container and, sampling a 10-minute 720p H.264 clip at 1 fps
-on a 2-core x86_64, took 1.02x the time of `ffmpeg -vf fps=1 -f null` at 143 MB peak resident.
-decord 0.6.0 took 1.20x at 423 MB (over the 300 MB target), returns garbage timestamps on AVI (the
-decord backend refuses such files with a VideoError instead of returning wrong times) and has no
-wheels for macOS arm64 / Linux aarch64; it stays available as backend="decord" for MP4/MKV/MOV.
+on a shared 2-core x86_64 (two runs), took 1.02x / 0.89x the time of `ffmpeg -vf fps=1 -f null` at
+129-143 MB peak resident. decord 0.6.0 was no faster within that machine's noise (1.20x / 0.87x) but
+peaked at 372-423 MB (over the 300 MB target), returns garbage timestamps on AVI (the decord backend
+refuses such files with a VideoError instead of returning wrong times) and has no wheels for
+macOS arm64 / Linux aarch64; it stays available as backend="decord" for MP4/MKV/MOV.
 
 Times: every time in seconds is measured from the start of the video stream (its `start_time`), i.e.
 the clock a player shows. `Frames.times_s` holds the real presentation time of each returned frame,
