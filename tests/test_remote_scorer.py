@@ -395,6 +395,7 @@ def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, l
     assert all(set(ANSWER_IDS(server)) <= set(r.top_ids) for r in server.served())
     assert served_first + len(server.served()) >= n_requests
     assert got.settings["models"]["lvlm"] == f"openai:{SERVED}"
+    assert got.settings["stats"]["lvlm_requests"]["requests"] == len(server.served())  # counted in the result
     np.testing.assert_array_equal(got.times_s, want.times_s)
     for name in CLASSES:
         for curve in ("start_raw", "end_raw"):

@@ -38,7 +38,7 @@ PREDICTIONS_FILE = "predictions.csv"
 SUMMARY_FILE = "summary.json"
 # Settings that change how fast a run goes but not a single score: left out of the resume key.
 _SPEED_ONLY = {"video": ("chunk",), "clip": ("device", "batch_size"),
-               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight")}
+               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight", "request_timeout_s", "max_retries")}
 
 
 class UsageError(ZealError):
@@ -134,7 +134,7 @@ def _build_config(args: argparse.Namespace):
         clip_model = clip_model or registered
     return build_config(preset=args.preset, lvlm=args.lvlm, clip_model=clip_model,
                         clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
-                        device=args.device)
+                        device=args.device, max_in_flight=args.max_in_flight)
 
 
 def _load_queries(args: argparse.Namespace):
@@ -554,6 +554,9 @@ def _model_flags() -> argparse.ArgumentParser:
     g.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: auto)")
     g.add_argument("--fps", type=_positive_float, help="frames sampled per second (default 1)")
     g.add_argument("--cache-dir", help="score cache folder (default: $ZEAL_CACHE_DIR or ~/.cache/zeal)")
+    g.add_argument("--max-in-flight", type=_positive_int, metavar="N",
+                   help="with --lvlm openai:...: requests in flight over all server URLs (default 16;"
+                        " about 48 per GPU keeps a vLLM server busy)")
     return p
 
 

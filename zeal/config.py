@@ -78,6 +78,8 @@ class LVLMConfig:
     """The vision-language model that answers the questions.
 
     model: a Hugging Face id or local folder, or "openai:MODEL@BASE_URL[,BASE_URL...]" for a server.
+    max_in_flight, request_timeout_s, max_retries: apply to a server only (requests in flight over
+    all its URLs; seconds per request; retries of a failed request).
     """
 
     model: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
@@ -86,6 +88,8 @@ class LVLMConfig:
     frames_per_batch: int = 4
     prompt_template: str = PROMPT_TEMPLATE
     max_in_flight: int = 16
+    request_timeout_s: float = 60.0
+    max_retries: int = 5
 
 
 @dataclass
@@ -214,7 +218,8 @@ ENV_SETTINGS = {
 
 def build_config(preset: str | None = None, lvlm: str | None = None, clip_model: str | None = None,
                  clip_pretrained: str | None = None, fps: float | None = None,
-                 cache_dir: str | None = None, device: str | None = None) -> ZealConfig:
+                 cache_dir: str | None = None, device: str | None = None,
+                 max_in_flight: int | None = None) -> ZealConfig:
     """The configuration the app and the CLI run with: a preset, then the ZEAL_* environment
     variables, then explicit arguments (flags), each overriding the one before."""
     env = os.environ
@@ -231,6 +236,10 @@ def build_config(preset: str | None = None, lvlm: str | None = None, clip_model:
         overrides["clip"]["pretrained"] = clip_pretrained
     if device:
         overrides["lvlm"]["device"] = overrides["clip"]["device"] = device
+    if max_in_flight is not None:
+        if max_in_flight < 1:
+            raise ConfigError(f"max_in_flight must be at least 1, got {max_in_flight}")
+        overrides["lvlm"]["max_in_flight"] = int(max_in_flight)
     if fps is not None:
         if not fps > 0:
             raise ConfigError(f"fps must be positive, got {fps}")

@@ -86,7 +86,8 @@ class ZealPipeline:
                 if c.model.startswith(REMOTE_PREFIX):
                     from zeal.remote_scorer import RemoteScorer
 
-                    self._lvlm = RemoteScorer.from_spec(c.model, max_in_flight=c.max_in_flight)
+                    self._lvlm = RemoteScorer.from_spec(c.model, max_in_flight=c.max_in_flight,
+                                                        timeout_s=c.request_timeout_s, max_retries=c.max_retries)
                 else:
                     from zeal.lvlm_scorer import LVLMScorer
 
@@ -160,6 +161,8 @@ class ZealPipeline:
             classes_out[q.name] = ClassResult(q.name, _query_dict(q), curves,
                                               _intervals(curves, times, q.name, p))
         settings = self.config.to_dict()
+        if self._lvlm is not None and getattr(self._lvlm, "stats", None):  # a server's request counters
+            stats["lvlm_requests"] = dict(self._lvlm.stats)
         settings.update(known_classes=known_classes, models={"clip": self._clip_id(), "lvlm": self._lvlm_id()},
                         ranking=ranking, stats=stats)
         report("done", 1, 1)
