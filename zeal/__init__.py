@@ -1,19 +1,28 @@
 """ZEAL: zero-shot temporal action localization from the confidence of vision-language models.
 
-Importing this package is cheap: heavy libraries load only inside the functions that need them.
+Importing this package is cheap: heavy libraries (torch, transformers, open_clip, PyAV) load only
+inside the functions that need them.
 """
-
-from zeal.config import (LLMConfig, LVLMConfig, ClipConfig, ProposalParams, VideoConfig, ZealConfig,
-                         get_preset, list_presets, with_overrides)
-from zeal.errors import (ConfigError, EvaluationError, ExportError, LLMError, ModelError, QueryError,
-                         VideoError, ZealError)
-from zeal.types import ClassResult, Curves, Frames, Interval, Result, VideoInfo
 
 __version__ = "0.1.0"
 
+from zeal.config import (ClipConfig, LLMConfig, LVLMConfig, ProposalParams, VideoConfig, ZealConfig,
+                         build_config, get_preset, list_presets, with_overrides)
+from zeal.errors import (ConfigError, EvaluationError, ExportError, LLMError, ModelError, QueryError,
+                         VideoError, ZealError)
+from zeal.evaluate import evaluate, load_ground_truth, load_predictions
+from zeal.export import FORMATS, export
+from zeal.pipeline import Cancelled, ZealPipeline
+from zeal.proposals import propose
+from zeal.queries import ActionQuery, QuerySet, list_libraries, load_library, lookup
+from zeal.types import ClassResult, Curves, Frames, Interval, Result, VideoInfo
+from zeal.video import probe, sample
+
 __all__ = [
-    "ClassResult", "ClipConfig", "ConfigError", "Curves", "EvaluationError", "ExportError", "Frames",
-    "Interval", "LLMConfig", "LLMError", "LVLMConfig", "ModelError", "ProposalParams", "QueryError",
-    "Result", "VideoConfig", "VideoError", "VideoInfo", "ZealConfig", "ZealError", "get_preset",
-    "list_presets", "with_overrides", "__version__",
+    "ActionQuery", "Cancelled", "ClassResult", "ClipConfig", "ConfigError", "Curves", "EvaluationError",
+    "ExportError", "FORMATS", "Frames", "Interval", "LLMConfig", "LLMError", "LVLMConfig", "ModelError",
+    "ProposalParams", "QueryError", "QuerySet", "Result", "VideoConfig", "VideoError", "VideoInfo",
+    "ZealConfig", "ZealError", "ZealPipeline", "__version__", "build_config", "evaluate", "export",
+    "get_preset", "list_libraries", "list_presets", "load_ground_truth", "load_library",
+    "load_predictions", "lookup", "probe", "propose", "sample", "with_overrides",
 ]
