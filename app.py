@@ -7,7 +7,6 @@ environment variables that point the app at local weights.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile

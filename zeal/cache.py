@@ -13,11 +13,12 @@ import io
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from zeal.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -85,18 +86,7 @@ class ScoreCache:
         buf = io.BytesIO()
         np.savez(buf, values=values, times_s=times_s, complete=np.bool_(complete), schema=np.int64(SCHEMA),
                  checksum=np.str_(_checksum(values, times_s, complete)))
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(buf.getvalue())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        write_atomic(self._path(key), buf.getvalue())
 
 
 def model_fingerprint(name_or_path: str) -> str:

@@ -44,7 +44,6 @@ same folder, then os.replace), so a crash never leaves a half-written export beh
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -52,7 +51,6 @@ import math
 import mimetypes
 import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -62,6 +60,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
 from zeal.errors import ExportError
+from zeal.atomic import write_atomic
 from zeal.types import Interval, Result, VideoInfo
 
 # Columns of the CSV export and of `intervals_table` rows, in order.
@@ -180,26 +179,11 @@ def _fps_text(fps: float) -> str:
 
 def write_text_atomic(path: Path, text: str) -> Path:
     """Write UTF-8 text to `path` via a temporary file in the same folder and os.replace."""
-    path = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".zeal-", suffix=".tmp")
+        return write_atomic(path, text)
     except OSError as e:
-        raise ExportError(f"cannot write into {path.parent}: {e.strerror}; choose a folder you can "
-                          "write to") from e
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; an export is meant to be shared
-        os.replace(tmp, path)
-    except BaseException as e:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(e, OSError):
-            raise ExportError(f"cannot write {path}: {e.strerror}; check the folder and free space") from e
-        raise
-    return path
+        raise ExportError(f"cannot write {path}: {e.strerror}; choose a folder you can write to and check"
+                          " its free space") from e
 
 
 def _json_text(data: object) -> str:

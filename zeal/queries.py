@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from zeal.config import PROMPT_TEMPLATE
+from zeal.atomic import write_atomic
 from zeal.errors import QueryError
 
 # A query file with more classes than this is almost surely a mistake (a whole taxonomy pasted in);
@@ -227,19 +227,7 @@ class QuerySet:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the JSON atomically (temp file in the same folder, then rename): a crash never leaves
         a half-written query file. Returns the path."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomic(path, self.to_json())
 
     # -- mapping-like access -------------------------------------------------------------------
     @property

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import threading
 import uuid
 from dataclasses import dataclass, field, replace
@@ -19,6 +18,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from zeal.atomic import write_atomic
 from zeal.errors import EvaluationError, ZealError
 from zeal.evaluate import load_ground_truth
 from zeal.types import ClassResult, Interval, Result
@@ -92,15 +92,7 @@ class SessionStore:
         """Write the session file atomically; returns its path."""
         folder = self.folder(session.sid)
         target = folder / SESSION_FILE
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".session-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(session.to_dict(), f)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return target
+        return write_atomic(target, json.dumps(session.to_dict()), mode=0o600)  # one annotator's own work
 
     def load(self, sid: object) -> Session | None:
         """The saved session, or None if the id is invalid, unknown or its file unreadable."""
