@@ -20,6 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from media_factory import write_audio_only, write_clip
 from zeal import video
 from zeal.errors import ConfigError, VideoError
 
@@ -78,50 +79,6 @@ def assert_frames_are_true(images: np.ndarray, times: np.ndarray, truth_t: np.nd
         assert diff.min() < 1.0, f"frame returned at {t:.3f} s is not a decoded frame"
         assert np.min(np.abs(truth_t[same] - t)) <= half_frame, (
             f"frame returned at {t:.4f} s is shown at {truth_t[same]} s")
-
-
-# ------------------------------------------------------------------------------------------------
-# Clips generated with PyAV
-
-
-def write_clip(path: Path, n_frames: int, size: tuple[int, int] = (64, 48), rate: int = 25,
-               codec: str = "mpeg4") -> Path:
-    """A small real clip: frame i is grey (luma 40 + 15 i) with a red top-left quarter.
-
-    Frames are built directly in YUV 4:2:0, which keeps an 8K test clip cheap to make.
-    """
-    w, h = size
-    with av.open(str(path), "w") as c:
-        s = c.add_stream(codec, rate=rate)
-        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
-        for i in range(n_frames):
-            planes = np.full((h * 3 // 2, w), 128, dtype=np.uint8)  # Y rows, then U and V rows
-            planes[:h] = 40 + 15 * i
-            planes[: h // 2, : w // 2] = 81  # red: Y 81, U 90, V 240
-            u = planes[h: h + h // 4].reshape(h // 2, w // 2)
-            v = planes[h + h // 4:].reshape(h // 2, w // 2)
-            u[: h // 4, : w // 4], v[: h // 4, : w // 4] = 90, 240
-            for p in s.encode(av.VideoFrame.from_ndarray(planes, format="yuv420p")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
-
-
-def write_audio_only(path: Path) -> Path:
-    """A half-second 440 Hz sine as WAV: a real media file without any video stream."""
-    rate = 16000
-    t = np.arange(rate // 2) / rate
-    pcm = (np.sin(2 * np.pi * 440 * t) * 8000).astype(np.int16)[None, :]
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("pcm_s16le", rate=rate, layout="mono")
-        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
-        frame.sample_rate = rate
-        for p in s.encode(frame):
-            c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
 
 
 # ------------------------------------------------------------------------------------------------

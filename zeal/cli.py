@@ -74,6 +74,14 @@ def _write_atomic(path: Path, text: str) -> None:
         raise
 
 
+def _folder_name(video: Path) -> str:
+    """The name of a video's own output folder: its stem made safe (a video named `...mp4` has the
+    stem `..`, which would put its files outside the output folder)."""
+    from zeal.export import safe_stem
+
+    return safe_stem(video.stem)
+
+
 def _existing_file(path: str, what: str) -> Path:
     p = Path(path).expanduser()
     if not p.exists():
@@ -256,7 +264,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
     formats = _check_formats(args.format)
     queries = _load_queries(args)
     config = _build_config(args)
-    out_dir = Path(args.out).expanduser() if args.out else Path(DEFAULT_OUT_ROOT) / video.stem
+    out_dir = Path(args.out).expanduser() if args.out else Path(DEFAULT_OUT_ROOT) / _folder_name(video)
     pipeline = ZealPipeline(config)
     bar = _StageBar(video.name, 0, not args.quiet)
     try:
@@ -368,10 +376,11 @@ def _list_videos(source: str) -> list[Path]:
         raise ConfigError(f"{str(src)!r} does not exist; give a folder of videos or a text file listing them")
     stems: dict[str, Path] = {}
     for v in videos:
-        if v.stem in stems and stems[v.stem] != v:
-            raise ConfigError(f"two videos share the name {v.stem!r} ({stems[v.stem]} and {v}); each video's"
+        name = _folder_name(v)
+        if name in stems and stems[name] != v:
+            raise ConfigError(f"two videos share the name {name!r} ({stems[name]} and {v}); each video's"
                               " results go to OUT/<name>/, so rename one of them")
-        stems[v.stem] = v
+        stems[name] = v
     return list(dict.fromkeys(videos))
 
 
@@ -417,7 +426,7 @@ class _Batch:
             item.status, item.error = "failed", str(exc) or type(exc).__name__
             return
         self.keys[item.video] = key
-        path = self.out / item.video.stem / RESULT_FILE
+        path = self.out / _folder_name(item.video) / RESULT_FILE
         if not path.exists():
             return
         try:
@@ -445,7 +454,7 @@ class _Batch:
             result = self.pipeline.run(str(item.video), queries=self.queries,
                                        known_classes=self.args.known_classes, progress=bar)
             result.settings["run_key"] = self.keys[item.video]
-            out_dir = self.out / item.video.stem
+            out_dir = self.out / _folder_name(item.video)
             out_dir.mkdir(parents=True, exist_ok=True)
             _export_all(result, self.formats, out_dir)
             _save_result(result, out_dir)  # written last: it marks the video finished

@@ -61,6 +61,11 @@ def _error(exc: BaseException, secret: str | None = None) -> Exception:
     return _gr().Error(message)
 
 
+def _with_hint(exc: BaseException) -> str:
+    """A model error followed by MODEL_HINT as its own sentence."""
+    return f"{str(exc).rstrip(' .')}. {MODEL_HINT}"
+
+
 def _nonce() -> str:
     return uuid.uuid4().hex[:8]
 
@@ -360,7 +365,7 @@ class Callbacks:
         try:
             ranked = self.pipeline.rank_classes(video, names)
         except ModelError as exc:
-            raise gr.Error(f"{exc} {MODEL_HINT}") from None
+            raise gr.Error(_with_hint(exc)) from None
         except ZealError as exc:
             raise _error(exc) from None
         k = max(1, int(top_k))
@@ -445,7 +450,7 @@ class Callbacks:
                                        cancel=s.cancel.is_set)
             result = self.pipeline.repropose(result, params)
         except ModelError as exc:
-            raise gr.Error(f"{exc} {MODEL_HINT}") from None
+            raise gr.Error(_with_hint(exc)) from None
         except ZealError as exc:
             from zeal.pipeline import Cancelled
 
