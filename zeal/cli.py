@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 import threading
 import time
 import traceback
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from zeal.errors import ConfigError, QueryError, ZealError
+from zeal.atomic import write_atomic
 
 PROG = "zeal"
 EXIT_OK = 0
@@ -58,20 +58,6 @@ def _split_list(text: str | None) -> list[str]:
     """'A, B,,C' -> ['A', 'B', 'C']."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
-
-def _write_atomic(path: Path, text: str) -> None:
-    """Readers (and a resumed batch) see the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _folder_name(video: Path) -> str:
@@ -237,7 +223,7 @@ def _export_all(result, formats: Sequence[str], out_dir: Path, only_accepted: bo
 
 def _save_result(result, out_dir: Path) -> Path:
     path = out_dir / RESULT_FILE
-    _write_atomic(path, json.dumps(result.to_dict(), ensure_ascii=False))
+    write_atomic(path, json.dumps(result.to_dict(), ensure_ascii=False))
     return path
 
 
@@ -487,7 +473,7 @@ class _Batch:
                    "videos": [i.to_dict() for i in self.items],
                    "settings": {"queries": self.queries.names, "known_classes": self.args.known_classes,
                                 "formats": self.formats, "config": self.config.to_dict()}}
-        _write_atomic(self.out / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False))
+        write_atomic(self.out / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False))
 
     def counts(self) -> dict[str, int]:
         return {s: sum(1 for i in self.items if i.status == s) for s in ("done", "skipped", "failed", "pending")}

@@ -21,7 +21,7 @@ from zeal.config import LLMConfig, ProposalParams, list_presets, preset_info
 from zeal.errors import ModelError, QueryError, ZealError
 from zeal.types import Result
 from zeal_ui import plots
-from zeal_ui.session import (DEFAULT_NEW_INTERVAL_S, TABLE_HEADERS, EditError, Session, SessionStore,
+from zeal_ui.session import (DEFAULT_NEW_INTERVAL_S, EditError, Session, SessionStore,
                              add_interval, apply_table, keep_decisions, nudge, read_ground_truth,
                              replace_interval, sampling_step, table_rows)
 
