@@ -14,7 +14,7 @@ import torch  # noqa: E402
 
 import tiny_models  # noqa: E402
 from zeal.errors import ModelError  # noqa: E402
-from zeal.lvlm_scorer import LVLMScorer, _local_model_id, resolve_answer_ids  # noqa: E402
+from zeal.lvlm_scorer import LVLMScorer, _local_model_id, _pack_suffixes, resolve_answer_ids  # noqa: E402
 
 ARCHS = list(tiny_models.BUILDERS)
 TOLERANCE = 1e-4
@@ -112,6 +112,68 @@ def test_uncached_fallback_equals_plain_forward(arch, scorers, references):
     loaded = scorers[arch]
     scorer = NoCache(loaded.model, loaded.processor, loaded.model_id, texts_per_batch=4)
     np.testing.assert_allclose(scorer.p_yes(_images(), TEXTS), references[arch], atol=TOLERANCE, rtol=0)
+
+
+def test_suffix_tree_shares_common_tokens_once():
+    # two suffixes share [5, 6], one is a prefix of another, one shares nothing
+    tree = _pack_suffixes([[5, 6, 7], [5, 6, 8, 9], [5, 6], [4]])
+    assert tree.tokens == [5, 6, 7, 8, 9, 4]
+    assert tree.depths == [0, 1, 2, 2, 3, 0]
+    assert tree.answer_rows == [2, 4, 1, 5]
+    ancestors = {0: {0}, 1: {0, 1}, 2: {0, 1, 2}, 3: {0, 1, 3}, 4: {0, 1, 3, 4}, 5: {5}}
+    for node, seen in ancestors.items():
+        assert set(np.flatnonzero(tree.visible[node])) == seen
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_packed_suffixes_and_answer_head_are_used(arch, scorers, references):
+    # the exactness tests above then cover the packed prefix-tree path with the yes/no-only head
+    scorer = scorers[arch]
+    scorer.frames_per_batch, scorer.texts_per_batch = 3, None
+    scorer.p_yes(_images(), TEXTS)
+    assert scorer._packing_possible() and scorer._small_head is True
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_batched_fallback_equals_plain_forward(arch, scorers, references):
+    class Unpacked(LVLMScorer):  # as for an attention kernel that takes no custom mask
+        def _packing_possible(self):
+            return False
+
+    loaded = scorers[arch]
+    scorer = Unpacked(loaded.model, loaded.processor, loaded.model_id, frames_per_batch=2, texts_per_batch=4)
+    np.testing.assert_allclose(scorer.p_yes(_images(), TEXTS), references[arch], atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["llava_onevision", "qwen2_vl"])
+def test_packed_suffixes_with_eager_attention(arch, model_dirs):
+    # eager attention adds the 4-D mask to the scores itself (sdpa hands it to the kernel)
+    with tiny_models.single_thread():
+        scorer = LVLMScorer.from_pretrained(str(model_dirs[arch]), device="cpu", frames_per_batch=2)
+        scorer.model.set_attn_implementation("eager")
+        assert scorer._packing_possible()
+        np.testing.assert_allclose(scorer.p_yes(_images(), TEXTS), scorer.p_yes_reference(_images(), TEXTS),
+                                   atol=TOLERANCE, rtol=0)
+
+
+def test_answer_head_check_keeps_the_full_head_for_rescaled_logits(model_dirs):
+    # Some architectures scale or soft-cap the logits after the output head (Cohere's logit_scale,
+    # Gemma's final soft-capping); the yes/no-only head must then not be used.
+    from transformers import AutoProcessor, LlavaOnevisionForConditionalGeneration
+
+    class ScaledLogits(LlavaOnevisionForConditionalGeneration):
+        def forward(self, *args, **kwargs):
+            out = super().forward(*args, **kwargs)
+            out.logits = out.logits * 0.5
+            return out
+
+    folder = str(model_dirs["llava_onevision"])
+    with tiny_models.single_thread():
+        scorer = LVLMScorer(ScaledLogits.from_pretrained(folder), AutoProcessor.from_pretrained(folder), "scaled")
+        got = scorer.p_yes(_images(), TEXTS)
+        assert scorer._small_head is False
+        np.testing.assert_allclose(scorer.p_yes(_images(), TEXTS), got, atol=1e-12, rtol=0)
+        np.testing.assert_allclose(got, scorer.p_yes_reference(_images(), TEXTS), atol=TOLERANCE, rtol=0)
 
 
 def test_duplicate_and_reordered_texts(scorers, references):

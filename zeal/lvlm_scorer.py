@@ -4,14 +4,19 @@ The only module that imports the transformers LVLM stack (`import zeal` does not
 
 For one frame and the 2k questions of a video, every prompt is
     [template head + image tokens + text up to the first token where the questions differ] + [suffix_i]
-so the shared prefix (with the vision encoder) runs once; its keys/values are then repeated along the
-batch and all suffixes run as ONE batch against them. P(yes) is read from the raw logits at each
-suffix's last token: softmax over (logsumexp of every single-token "yes" variant, logsumexp of every
-"no" variant). `p_yes_reference` is the plain one-prompt-at-a-time forward, the oracle of the tests.
+so the shared prefix (with the vision encoder) runs once. The suffixes then run in ONE forward on its
+cached keys/values, packed into one sequence as a prefix tree: a token that several suffixes share at
+the same place (the class name of a start and an end question) is computed once, and each token attends
+to the whole prefix and to its own ancestors only (a 4-D mask), at the position it has in the full
+prompt. P(yes) is read from the raw logits at each suffix's last token: softmax over (logsumexp of every
+single-token "yes" variant, logsumexp of every "no" variant); only those rows of the output head are
+computed. `p_yes_reference` is the plain one-prompt-at-a-time forward, the oracle of the tests.
 
-Why this is exact: the suffixes are right-padded, so under causal attention a real token never sees a
-pad, and each suffix token gets the position it has in the full prompt (for Qwen2-VL's M-RoPE: the
-prefix's last text position + 1 + i on all three axes, as generate() does with `rope_deltas`).
+Why this is exact: under causal attention a token's output depends only on the tokens before it and on
+their positions, and the mask + position ids give every suffix token exactly that context (for Qwen2-VL's
+M-RoPE: the prefix's last text position + 1 + depth on all three axes, as generate() does with
+`rope_deltas`). Where a custom mask cannot be passed (attention kernels that take no mask, sliding-window
+layers), the suffixes run as a right-padded batch instead (a real token never sees a pad).
 """
 
 from __future__ import annotations
@@ -37,6 +42,14 @@ SPACE_MARKERS = ("▁", "Ġ")
 PER_TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
 MODEL_CLASS_NAMES = ("AutoModelForImageTextToText", "AutoModelForVision2Seq", "AutoModelForCausalLM")
 CONFIG_HASH_CHARS = 12
+# Attention implementations that take a custom 4-D additive mask as is (flash-attention kernels take
+# none, flex attention a BlockMask): only these run the packed suffix tree.
+MASKED_ATTENTION = ("eager", "sdpa")
+# The yes/no-only output head is used once it reproduces the model's own answer logits to within this
+# (relative to the logits' scale) on the first suffix batch; models that rescale or soft-cap their
+# logits after the head fail the check and keep the full head.
+HEAD_CHECK_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}
+HEAD_CHECK_TOLERANCE_LOW_PRECISION = 2e-2
 OOM_ADVICE = ("lower LVLMConfig.frames_per_batch, use a smaller model or dtype, free GPU memory, "
               "or run on the CPU (device='cpu')")
 
@@ -160,6 +173,9 @@ class LVLMScorer:
         self._yes = torch.tensor(self.answer_ids.yes, device=self.device)
         self._no = torch.tensor(self.answer_ids.no, device=self.device)
         self._pad_id = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        self._answer = torch.cat([self._yes, self._no])
+        # None: not checked yet; True/False: whether the yes/no-only head matches the model's logits
+        self._small_head: bool | None = None if self._head_rows_possible() else False
 
     # ---------------------------------------------------------------- loading
     @classmethod
@@ -328,25 +344,119 @@ class LVLMScorer:
         cache = out.cache if getattr(out, "cache", None) is not None else out.past_key_values
         start, mrope = self._suffix_start(length, len(prefixes))
         frames = len(prefixes)
+        packed = self._packing_possible()  # checked per call: the attention implementation can be switched
         result = np.empty((frames, len(plan.prompts)), dtype=np.float64)
         for t0 in range(0, len(plan.prompts), texts_n):
             chunk = list(range(t0, min(t0 + texts_n, len(plan.prompts))))
             suffixes = [plan.ids[j][plan.shared:] for j in chunk]
-            width = max(len(s) for s in suffixes)
-            ids = torch.full((len(chunk), width), self._pad_id, dtype=torch.long)
-            for row, suffix in enumerate(suffixes):
-                ids[row, :len(suffix)] = torch.tensor(suffix)
-            last = torch.tensor([len(s) - 1 for s in suffixes])
-            # batch order: frame-major, then text
-            ids = ids.repeat(frames, 1).to(self.device)
-            last = last.repeat(frames).to(self.device)
-            positions = start.repeat_interleave(len(chunk))[:, None] + torch.arange(width, device=self.device)
-            if mrope:  # the same text position on the temporal, height and width axes
-                positions = positions[None].expand(3, -1, -1)
-            logits = self.model(input_ids=ids, position_ids=positions, cache=_expand_cache(cache, len(chunk)),
-                                use_cache=True, logits_to_keep=last[:, None]).logits[:, -1]
-            result[:, chunk] = self._to_p_yes(logits).reshape(frames, len(chunk))
+            if packed:
+                logits = self._packed_suffix_logits(cache, suffixes, start, mrope, length)
+            else:
+                logits = self._batched_suffix_logits(cache, suffixes, start, mrope)
+            result[:, chunk] = self._answer_p_yes(logits).reshape(frames, len(chunk))
         return result
+
+    def _packed_suffix_logits(self, cache: Any, suffixes: list[list[int]], start: torch.Tensor, mrope: bool,
+                              prefix_length: int) -> torch.Tensor:
+        """All suffixes of each frame as one prefix-tree sequence on the frame's cached prefix.
+        -> [frames * len(suffixes), n_answer_ids] answer logits, frame-major."""
+        tree = _pack_suffixes(suffixes)
+        frames = start.shape[0]
+        n = len(tree.tokens)
+        ids = torch.tensor(tree.tokens, device=self.device)[None].expand(frames, -1)
+        positions = start[:, None] + torch.tensor(tree.depths, device=self.device)[None]
+        if mrope:  # the same text position on the temporal, height and width axes
+            positions = positions[None].expand(3, -1, -1)
+        # additive mask: 0 where a token may attend (the whole prefix, its ancestors, itself), else the
+        # dtype's minimum (eager adds it to the scores, sdpa takes a float mask as additive)
+        dtype = self.model.dtype
+        visible = torch.from_numpy(tree.visible).to(self.device)
+        mask = torch.zeros((n, prefix_length + n), dtype=dtype, device=self.device)
+        mask[:, prefix_length:].masked_fill_(~visible, torch.finfo(dtype).min)
+        mask = mask[None, None].expand(frames, 1, -1, -1)
+        keep = torch.tensor(tree.answer_rows, device=self.device)
+        return self._suffix_logits(cache, 1, keep, input_ids=ids, position_ids=positions, attention_mask=mask)
+
+    def _batched_suffix_logits(self, cache: Any, suffixes: list[list[int]], start: torch.Tensor,
+                               mrope: bool) -> torch.Tensor:
+        """The suffixes right-padded to one batch on copies of each frame's cache (for attention kernels
+        that take no custom mask). -> [frames * len(suffixes), n_answer_ids] answer logits, frame-major."""
+        frames = start.shape[0]
+        width = max(len(s) for s in suffixes)
+        ids = torch.full((len(suffixes), width), self._pad_id, dtype=torch.long)
+        for row, suffix in enumerate(suffixes):
+            ids[row, :len(suffix)] = torch.tensor(suffix)
+        last = torch.tensor([len(s) - 1 for s in suffixes])
+        # batch order: frame-major, then text
+        ids = ids.repeat(frames, 1).to(self.device)
+        last = last.repeat(frames).to(self.device)
+        positions = start.repeat_interleave(len(suffixes))[:, None] + torch.arange(width, device=self.device)
+        if mrope:
+            positions = positions[None].expand(3, -1, -1)
+        return self._suffix_logits(cache, len(suffixes), last[:, None], input_ids=ids, position_ids=positions)
+
+    def _suffix_logits(self, cache: Any, repeats: int, keep: torch.Tensor, **inputs: Any) -> torch.Tensor:
+        """Run a suffix forward on a copy of `cache` (each row `repeats` times) and return the answer
+        ids' logits at the kept positions ([B, n] or [n] indices) -> [rows, n_answer_ids].
+
+        The yes/no-only head projects just those rows of the output matrix (on a CPU the full
+        vocabulary projection of the answer tokens costs as much as a third of the suffix forward). It is
+        used once it has reproduced the model's own logits on the first batch."""
+        if self._small_head is False:
+            return self._full_head_logits(_fork_cache(cache, repeats), keep, inputs)
+        small = self._small_head_logits(_fork_cache(cache, repeats), keep, inputs)
+        if self._small_head is None:
+            full = self._full_head_logits(_fork_cache(cache, repeats), keep, inputs)
+            scale = full.abs().max().clamp(min=1.0)
+            tolerance = HEAD_CHECK_TOLERANCE.get(full.dtype, HEAD_CHECK_TOLERANCE_LOW_PRECISION)
+            self._small_head = bool(((small.to(full.dtype) - full).abs().max() <= tolerance * scale).item())
+            return full
+        return small
+
+    def _full_head_logits(self, cache: Any, keep: torch.Tensor, inputs: dict[str, Any]) -> torch.Tensor:
+        logits = self.model(**inputs, cache=cache, use_cache=True, logits_to_keep=keep).logits
+        return logits.reshape(-1, logits.shape[-1]).index_select(-1, self._answer)
+
+    def _small_head_logits(self, cache: Any, keep: torch.Tensor, inputs: dict[str, Any]) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        hidden = self.model.model(**inputs, cache=cache, use_cache=True).last_hidden_state
+        if keep.ndim == 1:
+            hidden = hidden[:, keep]
+        else:
+            hidden = torch.take_along_dim(hidden, keep[..., None], dim=1)
+        head = self.model.get_output_embeddings()
+        bias = head.bias.index_select(0, self._answer) if head.bias is not None else None
+        logits = F.linear(hidden, head.weight.index_select(0, self._answer), bias)
+        return logits.reshape(-1, logits.shape[-1])
+
+    def _answer_p_yes(self, logits: torch.Tensor) -> np.ndarray:
+        """[B, n_yes + n_no] answer logits (yes ids first) -> [B] float64 P(yes)."""
+        logits = logits.double()
+        n_yes = len(self.answer_ids.yes)
+        yes = torch.logsumexp(logits[:, :n_yes], dim=-1)
+        no = torch.logsumexp(logits[:, n_yes:], dim=-1)
+        return torch.sigmoid(yes - no).cpu().numpy()
+
+    def _packing_possible(self) -> bool:
+        """Whether the language model takes a custom 4-D mask in every layer: an eager or sdpa
+        attention, and full attention in all layers (a sliding-window layer builds its own mask, which
+        a single custom mask would replace)."""
+        config = self.model.config
+        text = config.get_text_config() if hasattr(config, "get_text_config") else config
+        implementation = getattr(text, "_attn_implementation", None) or getattr(config, "_attn_implementation", None)
+        if implementation not in MASKED_ATTENTION:
+            return False
+        layer_types = getattr(text, "layer_types", None)
+        if layer_types is not None:
+            return all(kind == "full_attention" for kind in layer_types)
+        return getattr(text, "sliding_window", None) is None
+
+    def _head_rows_possible(self) -> bool:
+        """Whether the model has the usual layout: a base model (`.model`) whose last hidden state
+        feeds a linear output head."""
+        head = self.model.get_output_embeddings() if hasattr(self.model, "get_output_embeddings") else None
+        return isinstance(head, torch.nn.Linear) and isinstance(getattr(self.model, "model", None), torch.nn.Module)
 
     def _score_full_prompts(self, image: Any, plan: "_Plan", texts_n: int) -> np.ndarray:
         """The uncached fallback: full prompts of one image, texts_n per forward, right-padded (so under
@@ -423,14 +533,55 @@ def _common_prefix_len(seqs: list[list[int]]) -> int:
     return n
 
 
-def _expand_cache(cache: Any, repeats: int) -> Any:
-    """A new cache holding each batch row of `cache` `repeats` times (row-major), leaving `cache` intact."""
+@dataclass
+class _SuffixTree:
+    """Suffixes packed as a prefix tree: one node per distinct (ancestors, token)."""
+
+    tokens: list[int]        # [n] token id of each node, parents before children
+    depths: list[int]        # [n] position of the node after the prefix (0 = first suffix token)
+    visible: np.ndarray      # [n, n] bool: visible[i, j] when node j is node i or one of its ancestors
+    answer_rows: list[int]   # [n_suffixes] the node of each suffix's last token
+
+
+def _pack_suffixes(suffixes: list[list[int]]) -> _SuffixTree:
+    """Merge suffixes (each at least one token) into a prefix tree, so that a token shared by several
+    suffixes at the same place, after the same tokens, is computed once."""
+    children: dict[tuple[int, int], int] = {}
+    tokens: list[int] = []
+    depths: list[int] = []
+    parents: list[int] = []
+    answer_rows = []
+    for suffix in suffixes:
+        node = -1
+        for depth, token in enumerate(suffix):
+            child = children.get((node, token))
+            if child is None:
+                child = len(tokens)
+                children[(node, token)] = child
+                tokens.append(token)
+                depths.append(depth)
+                parents.append(node)
+            node = child
+        answer_rows.append(node)
+    visible = np.zeros((len(tokens), len(tokens)), dtype=bool)
+    for node, parent in enumerate(parents):  # parents come first: their rows are complete
+        if parent >= 0:
+            visible[node] = visible[parent]
+        visible[node, node] = True
+    return _SuffixTree(tokens=tokens, depths=depths, visible=visible, answer_rows=answer_rows)
+
+
+def _fork_cache(cache: Any, repeats: int) -> Any:
+    """A new cache holding each batch row of `cache` `repeats` times (row-major), leaving `cache` intact
+    (a dynamic cache layer appends by concatenation into new tensors, so a shallow copy of the layers
+    keeps the prefix's tensors untouched; at one repeat nothing is copied)."""
     import copy
 
-    expanded = copy.copy(cache)
-    expanded.layers = [copy.copy(layer) for layer in cache.layers]
-    expanded.batch_repeat_interleave(repeats)
-    return expanded
+    forked = copy.copy(cache)
+    forked.layers = [copy.copy(layer) for layer in cache.layers]
+    if repeats > 1:
+        forked.batch_repeat_interleave(repeats)
+    return forked
 
 
 def _as_pil(image: Any) -> Any:
