@@ -163,3 +163,24 @@ def test_a_copied_video_hits_the_same_cache(models, video, tmp_path):
     again = ZealPipeline.from_config(cfg)
     result = again.run(str(copy), classes=CLASSES, known_classes=True)
     assert result.settings["stats"]["questions_scored"] == 0 and not any(again.models_loaded().values())
+
+
+def test_a_new_description_needs_clip_only_and_no_decoding(models, video, tmp_path, monkeypatch):
+    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+    first = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
+    import zeal.video
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("the video was decoded although every frame's scores were cached")
+
+    monkeypatch.setattr(zeal.video, "sample", no_decoding)
+    edited = lookup(CLASSES)
+    q = edited["Diving"]
+    edited = edited.replace(type(q)(q.name, q.start, q.end, "Someone dives head first into a swimming pool."))
+    pipe = ZealPipeline.from_config(cfg)
+    second = pipe.run(video, queries=edited, known_classes=True)
+    assert pipe.models_loaded() == {"clip": True, "lvlm": False}
+    assert second.settings["stats"]["questions_scored"] == 0
+    np.testing.assert_array_equal(second.classes["CliffDiving"].curves.actionness,
+                                  first.classes["CliffDiving"].curves.actionness)
+    assert not np.allclose(second.classes["Diving"].curves.actionness, first.classes["Diving"].curves.actionness)

@@ -41,6 +41,7 @@ class _Series:
     parts: list[np.ndarray] = field(default_factory=list)
     count: int = 0
     complete: bool = False
+    times_s: np.ndarray | None = None  # of the cached prefix
 
     def values(self) -> np.ndarray:
         return np.concatenate(self.parts) if self.parts else np.zeros(0)
@@ -188,26 +189,25 @@ class ZealPipeline:
         where present, computed (streaming the video once) where not."""
         v = self.config.video
         vhash = video_io.video_hash(video)
-        base = (vhash, v.fps, v.max_side)
+        base = (vhash, v.fps, v.max_side, v.backend)
         all_texts = sorted({t for pair in texts.values() for t in pair})
         text_series = {t: self._open(cache_key("p_yes", self._lvlm_id(), t, *base)) for t in all_texts}
         act_series = {q.name: self._open(cache_key("actionness", self._clip_id(), q.description, *base))
                       for q in queries}
-        done = [s for s in (*text_series.values(), *act_series.values()) if s.complete]
         todo_texts = [t for t in all_texts if not text_series[t].complete]
         todo_act = [q for q in queries if not act_series[q.name].complete]
         stats = {"questions_scored": len(todo_texts), "questions_cached": len(all_texts) - len(todo_texts)}
-        if todo_texts or todo_act or not done:
-            emb_series = self._open(cache_key("clip_frames", self._clip_id(), *base)) if todo_act else None
+        emb_series = self._open(cache_key("clip_frames", self._clip_id(), *base)) if todo_act else None
+        if todo_texts or (emb_series is not None and not emb_series.complete):
             times = self._stream(video, info, {t: text_series[t] for t in todo_texts}, emb_series, report, cancel)
-            if emb_series is not None:
-                embs = emb_series.values()
-                for q in todo_act:
-                    series = act_series[q.name]
-                    series.parts, series.count = [self.clip.actionness(embs, q.description)], len(times)
-                    self.cache.put(series.key, series.values(), times, complete=True)
-        else:
-            times = self.cache.get(done[0].key).times_s
+        else:  # everything needed is cached: no decoding at all
+            times = (emb_series if emb_series is not None else text_series[all_texts[0]]).times_s
+        if emb_series is not None:
+            embs = emb_series.values()
+            for q in todo_act:
+                series = act_series[q.name]
+                series.parts, series.count = [self.clip.actionness(embs, q.description)], len(times)
+                self.cache.put(series.key, series.values(), times, complete=True)
         p_yes = {t: self._checked(s, times) for t, s in text_series.items()}
         actionness = {name: self._checked(s, times) for name, s in act_series.items()}
         return times, p_yes, actionness, stats
@@ -216,7 +216,7 @@ class ZealPipeline:
         entry = self.cache.get(key)
         if entry is None:
             return _Series(key)
-        return _Series(key, [entry.values], len(entry), entry.complete)
+        return _Series(key, [entry.values], len(entry), entry.complete, entry.times_s)
 
     def _checked(self, series: _Series, times: np.ndarray) -> np.ndarray:
         values = series.values()
