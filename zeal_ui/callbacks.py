@@ -403,7 +403,6 @@ class Callbacks:
         """Questions for every class in the table from an OpenAI-compatible LLM; returns the table
         rows. The key is used for this call only (the page clears its field afterwards) and is
         removed from any error message."""
-        gr = _gr()
         from zeal.llm import generate_queries
 
         names = [r[0] for r in query_rows(table)]
