@@ -261,7 +261,9 @@ def test_server_restarted_mid_run_loses_nothing(server, frames, expected):
     result: dict = {}
 
     def run():
-        with _scorer(server.url, max_retries=8) as scorer:
+        # Retries must outlast the outage even on a loaded machine: with these delays, 10 retries
+        # wait at least ~2 s in all (jitter shortens each wait by at most half), the server is down 0.4 s.
+        with _scorer(server.url, max_retries=10, backoff_base_s=0.05, backoff_cap_s=0.5) as scorer:
             result["p"] = scorer.p_yes(frames, TEXTS)
             result["stats"] = dict(scorer.stats)
 
