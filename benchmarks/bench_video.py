@@ -23,18 +23,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import shutil
 import statistics
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
+import common
+
 ROOT = Path(__file__).resolve().parents[1]
-OUT_DIR = ROOT / "benchmarks" / "out"
-RSS_POLL_S = 0.05  # /proc polling period for the process tree's resident memory
 TARGET_RATIO = 1.25  # issue targets: at most 1.25x ffmpeg's time ...
 TARGET_RSS_MB = 300  # ... and under 300 MB resident
 
@@ -44,68 +40,8 @@ TARGET_RSS_MB = 300  # ... and under 300 MB resident
 
 
 def make_clip(seconds: float, height: int = 720, rate: int = 30) -> Path:
-    """The testsrc2 clip for this duration, generated with ffmpeg on first use."""
-    width = height * 16 // 9
-    path = OUT_DIR / f"testsrc2_{height}p{rate}_{int(seconds)}s.mp4"
-    if path.exists():
-        return path
-    if shutil.which("ffmpeg") is None:
-        raise SystemExit("bench_video needs the `ffmpeg` command to generate its clip (apt install ffmpeg)")
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".part.mp4")
-    print(f"generating {path.name} ({seconds:.0f} s of {width}x{height}) ...", file=sys.stderr, flush=True)
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc2=size={width}x{height}:rate={rate}", "-t", str(seconds), "-c:v", "libx264",
-                    "-preset", "veryfast", "-pix_fmt", "yuv420p", str(tmp)], check=True)
-    tmp.rename(path)
-    return path
-
-
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory (kB) of a process and all its descendants, from /proc."""
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        try:
-            with open(f"/proc/{p}/status") as f:
-                total += next((int(line.split()[1]) for line in f if line.startswith("VmRSS:")), 0)
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except (OSError, ValueError):
-            continue  # the process ended between two reads
-    return total
-
-
-def run_child(cmd: list[str]) -> tuple[float, float, str]:
-    """Run cmd; return (wall seconds, peak RSS MB of its process tree, stdout)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    peak_kb = 0
-    done = threading.Event()
-
-    def poll() -> None:
-        nonlocal peak_kb
-        while not done.is_set():
-            peak_kb = max(peak_kb, _tree_rss_kb(proc.pid))
-            done.wait(RSS_POLL_S)
-
-    poller = threading.Thread(target=poll, daemon=True)
-    poller.start()
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
-    done.set()
-    poller.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
-    peak_kb = max(peak_kb, usage.ru_maxrss)  # ru_maxrss: kB on Linux, the largest single process
-    return wall, peak_kb / 1024.0, out
-
-
-# ------------------------------------------------------------------------------------------------
-# What runs inside the child processes
+    """The 16:9 testsrc2 clip of this duration, generated with ffmpeg on first use."""
+    return common.make_clip(seconds, width=height * 16 // 9, height=height, rate=rate)
 
 
 def _child(method: str, clip: str, fps: float, max_side: int | None, workers: int) -> None:
@@ -151,7 +87,7 @@ def _parallel(clip: str, info, fps: float, max_side: int | None, workers: int) -
 
 def _run_once(method: str, cmd: list[str]) -> tuple[float, float, int | None]:
     """(seconds, peak RSS MB, samples) of one run of one method."""
-    wall, peak_mb, out = run_child(cmd)
+    wall, peak_mb, out = common.run_child(cmd)
     if method == "ffmpeg":
         return wall, peak_mb, None
     result = json.loads(out.strip().splitlines()[-1])
@@ -209,7 +145,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
 
 
 def _print_table(rows: list[dict], clip: Path, args: argparse.Namespace) -> None:
-    cpu = _cpu_name()
+    cpu = common.cpu_model()
     print(f"\nVideo sampling at {args.fps:g} fps of {clip.name} ({args.minutes:g} min, 1280x720 H.264), "
           f"max_side={args.max_side or 'none'}, median of {args.repeats}; {cpu}, {os.cpu_count()} cores")
     print(f"{'backend':<28} {'seconds':>8} {'vs ffmpeg':>9} {'peak RSS MB':>12} {'samples':>8}  target")
@@ -220,14 +156,6 @@ def _print_table(rows: list[dict], clip: Path, args: argparse.Namespace) -> None
             ok = "met" if r["ratio"] <= TARGET_RATIO and r["peak_rss_mb"] < TARGET_RSS_MB else "MISSED"
         samples = r["samples"] if r["samples"] is not None else "-"
         print(f"{r['backend']:<28} {r['seconds']:>8.2f} {ratio:>9} {r['peak_rss_mb']:>12.0f} {samples:>8}  {ok}")
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
 
 
 if __name__ == "__main__":

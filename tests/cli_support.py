@@ -3,7 +3,6 @@ session, the model flags that point the `zeal` command at them, and a subprocess
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import subprocess
@@ -11,7 +10,7 @@ import sys
 from pathlib import Path
 
 from tiny_clip import TINY_CLIP_NAME, build_tiny_clip
-from tiny_models import ensure_tiny_models
+from tiny_models import ensure_tiny_models, single_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -40,17 +39,8 @@ def tiny_models(base: Path) -> dict[str, str]:
             "clip_ckpt": str(clip_dir / "tiny_clip.pt"), "lvlm": str(lvlm)}
 
 
-@contextlib.contextmanager
-def one_torch_thread():
-    """Run in-process model code on one thread (as the subprocesses do), restoring the setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+# In-process model code runs on one thread, as the subprocesses do.
+one_torch_thread = single_thread
 
 
 def model_flags(models: dict[str, str], cache_dir: Path, fps: str = FPS) -> list[str]:
