@@ -65,6 +65,9 @@ def test_full_run_on_a_real_clip(models, arch, video, tmp_path):
     frames_done = [d for s, d, t in stages if s == "scoring frames"]
     assert frames_done == sorted(frames_done) and frames_done[-1] == n
     assert result.settings["stats"] == {"questions_scored": 4, "questions_cached": 0}
+    from zeal.video import video_hash
+
+    assert result.settings["video_hash"] == video_hash(video)
 
 
 def test_second_run_costs_no_model_and_one_edit_rescores_one_question(models, video, tmp_path):

@@ -243,7 +243,6 @@ def _load_result(path: Path):
 # --- commands -------------------------------------------------------------------------------------
 def cmd_localize(args: argparse.Namespace) -> int:
     """One video -> result.json + the chosen formats in --out."""
-    from zeal import video as video_io
     from zeal.pipeline import ZealPipeline
 
     video = _existing_file(args.video, "video").resolve()  # result.json must find it from anywhere
@@ -257,7 +256,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
         result = pipeline.run(str(video), queries=queries, known_classes=args.known_classes, progress=bar)
     finally:
         bar.close()
-    result.settings["run_key"] = _run_key(config, queries, args.known_classes, video_io.video_hash(str(video)))
+    result.settings["run_key"] = _run_key(config, queries, args.known_classes, result.settings["video_hash"])
     out_dir.mkdir(parents=True, exist_ok=True)
     written = _export_all(result, formats, out_dir)
     _save_result(result, out_dir)

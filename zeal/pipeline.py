@@ -113,15 +113,17 @@ class ZealPipeline:
     def rank_classes(self, video: str, names: Sequence[str]) -> list[tuple[str, float]]:
         """CLIP's ranking of class names for this video: the mean feature of n_filter_frames frames,
         spread evenly over the video, against each name; (name, cosine), best first. Cached."""
+        return self._rank(video, video_io.probe(video), video_io.video_hash(video), names)
+
+    def _rank(self, video: str, info, vhash: str, names: Sequence[str]) -> list[tuple[str, float]]:
         c, v = self.config.clip, self.config.video
-        info = video_io.probe(video)
-        key = cache_key("ranking", video_io.video_hash(video), self._clip_id(), c.n_filter_frames,
+        key = cache_key("ranking", vhash, self._clip_id(), c.n_filter_frames,
                         v.max_side, list(names))
         entry = self.cache.get(key)
         if entry is None:
             n = max(1, video_io.expected_samples(info, v.fps))
             idx = np.unique(np.linspace(0, n - 1, min(c.n_filter_frames, n)).round().astype(int))
-            frames = video_io.frames_at(video, idx / v.fps, max_side=v.max_side, backend=v.backend)
+            frames = video_io.frames_at(video, idx / v.fps, max_side=v.max_side, backend=v.backend, info=info)
             ranked = self.clip.rank_classes(self.clip.embed_images(list(frames.images)), list(names))
             sims = dict(ranked)
             scores = np.array([sims[n] for n in names], dtype=np.float64)
@@ -146,13 +148,14 @@ class ZealPipeline:
         queries = _resolve_queries(classes, queries)
         report("reading video", 0, 1)
         info = video_io.probe(video)
+        vhash = video_io.video_hash(video)  # hashed once: a multi-GB file takes seconds
         ranking = None
         if not known_classes and len(queries) > self.config.clip.top_k:
             report("choosing classes", 0, 1)
-            ranking = self.rank_classes(video, queries.names)
+            ranking = self._rank(video, info, vhash, queries.names)
             queries = queries.subset([name for name, _ in ranking[: self.config.clip.top_k]])
         texts = {q.name: (self._prompt(q, q.start), self._prompt(q, q.end)) for q in queries}
-        times, p_yes, actionness, stats = self._score(video, info, queries, texts, report, cancel)
+        times, p_yes, actionness, stats = self._score(video, info, vhash, queries, texts, report, cancel)
         classes_out = {}
         for q in queries:
             start_raw, end_raw = p_yes[texts[q.name][0]], p_yes[texts[q.name][1]]
@@ -164,7 +167,7 @@ class ZealPipeline:
         settings = self.config.to_dict()
         if self._lvlm is not None and getattr(self._lvlm, "stats", None):  # a server's request counters
             stats["lvlm_requests"] = dict(self._lvlm.stats)
-        settings.update(known_classes=known_classes, models={"clip": self._clip_id(), "lvlm": self._lvlm_id()},
+        settings.update(video_hash=vhash, known_classes=known_classes, models={"clip": self._clip_id(), "lvlm": self._lvlm_id()},
                         ranking=ranking, stats=stats)
         report("done", 1, 1)
         return Result(info, times, classes_out, settings)
@@ -184,11 +187,10 @@ class ZealPipeline:
     def _prompt(self, query: ActionQuery, question: str) -> str:
         return prompt_text(query.name, question, self.config.lvlm.prompt_template)
 
-    def _score(self, video, info, queries, texts, report, cancel):
+    def _score(self, video, info, vhash, queries, texts, report, cancel):
         """Per-frame times, P(yes) for every prompt text, and actionness per class: from the cache
         where present, computed (streaming the video once) where not."""
         v = self.config.video
-        vhash = video_io.video_hash(video)
         base = (vhash, v.fps, v.max_side, v.backend)
         all_texts = sorted({t for pair in texts.values() for t in pair})
         text_series = {t: self._open(cache_key("p_yes", self._lvlm_id(), t, *base)) for t in all_texts}
@@ -241,7 +243,8 @@ class ZealPipeline:
                     self.cache.put(s.key, s.values()[:n], times[:n], complete and n == len(times))
 
         try:
-            for chunk in video_io.sample(video, fps=v.fps, max_side=v.max_side, chunk=v.chunk, backend=v.backend):
+            for chunk in video_io.sample(video, fps=v.fps, max_side=v.max_side, chunk=v.chunk, backend=v.backend,
+                                         info=info):
                 if cancel is not None and cancel():
                     raise Cancelled("analysis cancelled; frames scored so far are cached and will be reused")
                 i0, n = int(chunk.indices[0]), len(chunk)
