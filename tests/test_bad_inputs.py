@@ -46,6 +46,7 @@ from zeal.evaluate import load_ground_truth, load_predictions
 from zeal.export import FORMATS, read_intervals
 from zeal.pipeline import ZealPipeline
 from zeal.queries import QuerySet, lookup, prompt_text
+from zeal.review import select
 from zeal.types import Result
 from zeal_ui.callbacks import AppLimits, Callbacks
 from zeal_ui.session import Session, SessionStore
@@ -397,7 +398,7 @@ def test_a_hostile_class_name_survives_the_csv_export(inputs, models, tmp_path, 
                  "--known-classes", "-q", "--format", "csv,json", *flags, "--out", str(out)]) == 0
     result = Result.from_dict(read_json(out / "result.json"))
     assert list(result.classes) == [HOSTILE_LABEL]
-    expected = [(i.label, i.start_s, i.end_s) for i in result.intervals if i.accepted]
+    expected = [(i.label, i.start_s, i.end_s) for i in select(result)]
     rows = read_intervals(out / f"{SHORT_CLIP.stem}.csv")
     assert expected and [(r.label, r.start_s, r.end_s) for r in rows] == expected
 

@@ -16,6 +16,7 @@ from cli_support import (CLASSES, FAST_TIMEOUT_S, SHORT_CLIP, clean_env, error_l
 from zeal.cli import main
 from zeal.export import FORMATS, read_intervals
 from zeal.queries import QuerySet, list_libraries, lookup
+from zeal.review import select
 from zeal.types import Result
 
 
@@ -47,14 +48,15 @@ def test_localize_writes_a_reopenable_result_and_matching_csv(localized):
     assert {p.name for p in out.iterdir()} == {"result.json", f"{stem}.csv", f"{stem}.json", f"{stem}.vtt"}
     with open(out / f"{stem}.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
-    expected = [i for i in result.intervals if i.accepted]
+    expected = select(result)  # the review set: one candidate per action
     assert len(rows) == len(expected)
     for row, iv in zip(rows, expected):
         assert (row["class"], float(row["start_s"]), float(row["end_s"])) == (iv.label, iv.start_s, iv.end_s)
         assert float(row["score"]) == pytest.approx(iv.score, abs=1e-6)
     # the summary on stdout counts the intervals of each class
-    for label, cls in result.classes.items():
-        assert f"{label}: {len(cls.intervals)} interval(s)" in proc.stdout
+    for label in result.classes:
+        shown = [i for i in expected if i.label == label]
+        assert f"{label}: {len(shown)} interval(s)" in proc.stdout
     # progress went to stderr (tqdm: stage and frames), not into the summary
     assert "scoring frames" in proc.stderr and "scoring frames" not in proc.stdout
     assert result.settings["stats"]["questions_scored"] == 4 and result.settings["run_key"]
@@ -85,7 +87,7 @@ def test_export_a_saved_result_into_each_format(localized, fmt, tmp_path, capsys
     if fmt == "csv":
         back = read_intervals(written[0])
         assert [(i.label, i.start_s, i.end_s) for i in back] == \
-            [(i.label, i.start_s, i.end_s) for i in result.intervals if i.accepted]
+            [(i.label, i.start_s, i.end_s) for i in select(result)]
 
 
 def test_export_leaves_rejected_intervals_out_unless_all(localized, tmp_path):
@@ -93,16 +95,16 @@ def test_export_leaves_rejected_intervals_out_unless_all(localized, tmp_path):
     data = read_json(out / "result.json")
     # add one rejected human interval to the saved result, as the UI would
     data["classes"]["Diving"]["intervals"].append(
-        {"start_s": 0.0, "end_s": 0.5, "label": "Diving", "score": 1.0, "source": "human", "accepted": False})
+        {"start_s": 0.0, "end_s": 0.5, "label": "Diving", "score": 1.0, "source": "human", "state": "rejected"})
     saved = tmp_path / "edited" / "result.json"
     saved.parent.mkdir()
     saved.write_text(json.dumps(data))
-    n_accepted = sum(1 for i in Result.from_dict(data).intervals if i.accepted)
+    n_accepted = len(select(Result.from_dict(data)))
     assert main(["export", str(saved), "--to", "csv"]) == 0  # default: next to the result
     assert len(read_intervals(saved.parent / f"{SHORT_CLIP.stem}.csv")) == n_accepted
     assert main(["export", str(saved), "--to", "csv,json", "--out", str(tmp_path / "all"), "--all"]) == 0
     every = read_intervals(tmp_path / "all" / f"{SHORT_CLIP.stem}.csv")
-    assert len(every) == n_accepted + 1 and any(not i.accepted for i in every)
+    assert len(every) == n_accepted + 1 and any(i.state == "rejected" for i in every)
 
 
 def test_queries_from_the_library_and_check(tmp_path, capsys):

@@ -24,7 +24,8 @@ from zeal.errors import ExportError
 from zeal.export import (FORMAT_SUFFIXES, FORMATS, PREDICTION_COLUMNS, TABLE_COLUMNS, export,
                          intervals_table, ls_frames_to_seconds, predictions_rows, read_intervals,
                          safe_stem, seconds_to_ls_frames, write_predictions_csv)
-from zeal.types import ClassResult, Curves, Interval, Result, VideoInfo
+from zeal.review import NOT_REJECTED
+from zeal.types import REVIEW_STATES, ClassResult, Curves, Interval, Result, VideoInfo
 
 FPS_CASES = (25.0, 29.97)
 WEIRD = 'a<&">\'b'  # every XML special character
@@ -42,7 +43,7 @@ def make_result(fps: float = 25.0, path: str = "/videos/case 01.mp4",
     if intervals is None:
         intervals = [
             Interval(1.013, 3.4871, "Incision", 0.83),
-            Interval(7.25, 9.9, "Incision", 0.41, accepted=False),
+            Interval(7.25, 9.9, "Incision", 0.41, state="rejected"),
             Interval(2.2, 2.95, "Suturing", 0.66),
             Interval(12.02, 15.51, "Suturing", 1.0, source="human"),
         ]
@@ -53,8 +54,8 @@ def make_result(fps: float = 25.0, path: str = "/videos/case 01.mp4",
     return Result(video=video, times_s=np.arange(20.0), classes=classes)
 
 
-def expected(result: Result, only_accepted: bool = True) -> list[Interval]:
-    return [i for i in result.intervals if i.accepted or not only_accepted]
+def expected(result: Result, states=NOT_REJECTED) -> list[Interval]:
+    return [i for i in result.intervals if i.state in states]
 
 
 def assert_close(got: list[tuple[str, float, float]], want: list[Interval], tol: float) -> None:
@@ -188,16 +189,16 @@ def read_elan(path: Path) -> dict[str, list[tuple]]:
 
 
 @pytest.mark.parametrize("fps", FPS_CASES)
-@pytest.mark.parametrize("only_accepted", [True, False])
-def test_labelstudio_round_trip(tmp_path, fps, only_accepted):
+@pytest.mark.parametrize("states", [NOT_REJECTED, REVIEW_STATES])
+def test_labelstudio_round_trip(tmp_path, fps, states):
     r = make_result(fps)
-    paths = export(r, "labelstudio", tmp_path, only_accepted=only_accepted)
+    paths = export(r, "labelstudio", tmp_path, states=states)
     assert [p.name for p in paths] == ["case 01.labelstudio.json", "case 01.labelstudio.xml"]
     got_fps, labels, regions = read_labelstudio(*paths)
     assert got_fps == fps  # the real fps, every digit
     assert labels == ["Incision", "Suturing"]
-    want = expected(r, only_accepted)
-    assert len(regions) == len(want) == (3 if only_accepted else 4)
+    want = expected(r, states)
+    assert len(regions) == len(want) == (3 if states == NOT_REJECTED else 4)
     assert_close([g[:3] for g in regions], want, tol=0.5 / fps + 1e-9)
     assert sorted(g[3] for g in regions) == sorted(w.score for w in want)
 
@@ -296,18 +297,18 @@ def test_csv_and_json_round_trip(tmp_path, fps):
     for path in (csv_path, json_path):
         back = read_intervals(path)
         assert_close([(i.label, i.start_s, i.end_s) for i in back], expected(r), tol=1e-6)
-        assert [(i.score, i.source, i.accepted) for i in back] == \
-               [(i.score, i.source, i.accepted) for i in expected(r)]
+        assert [(i.id, i.score, i.source, i.state) for i in back] == \
+               [(i.id, i.score, i.source, i.state) for i in expected(r)]
 
 
-def test_rejected_only_with_only_accepted_false(tmp_path):
+def test_rejected_only_when_asked_for(tmp_path):
     r = make_result()
     for fmt in ("csv", "json"):
-        (path,) = export(r, fmt, tmp_path / fmt, only_accepted=False)
+        (path,) = export(r, fmt, tmp_path / fmt, states=REVIEW_STATES)
         back = read_intervals(path)
-        assert [i.accepted for i in back] == [True, True, False, True]
-        assert next(i for i in back if not i.accepted).start_s == 7.25
-    (vtt,) = export(r, "webvtt", tmp_path / "all", only_accepted=False)
+        assert [i.state for i in back] == ["unreviewed", "unreviewed", "rejected", "accepted"]
+        assert next(i for i in back if i.state == "rejected").start_s == 7.25
+    (vtt,) = export(r, "webvtt", tmp_path / "all", states=REVIEW_STATES)
     assert len(read_webvtt(vtt)) == 4
     (vtt,) = export(r, "webvtt", tmp_path / "acc")
     assert all(c[1] != 7.25 for c in read_webvtt(vtt))
@@ -492,8 +493,9 @@ def test_intervals_table_for_the_ui():
     r = make_result(29.97)
     rows = intervals_table(r)
     assert [tuple(row) for row in rows] == [TABLE_COLUMNS] * 4
-    assert [row["accepted"] for row in rows] == [True, True, False, True]
-    assert len(intervals_table(r, only_accepted=True)) == 3
+    assert [row["state"] for row in rows] == ["unreviewed", "unreviewed", "rejected", "accepted"]
+    assert len(intervals_table(r, states=NOT_REJECTED)) == 3
+    assert len(intervals_table(r, states=("accepted",))) == 1
     assert {row["fps"] for row in rows} == {29.97}
 
 

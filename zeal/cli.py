@@ -23,6 +23,8 @@ from typing import Any, Sequence
 
 from zeal.errors import ConfigError, QueryError, ZealError
 from zeal.atomic import write_atomic
+from zeal.review import NOT_REJECTED, PROPOSAL_SETS, select
+from zeal.types import REVIEW_STATES, Result
 
 PROG = "zeal"
 EXIT_OK = 0
@@ -201,14 +203,15 @@ class _StageBar:
 def _summary_lines(result) -> list[str]:
     lines = []
     for label, cls in result.classes.items():
-        shown = [i for i in cls.intervals if i.accepted]
+        shown = select(Result(result.video, result.times_s, {label: cls}), proposals="review")
         spans = ", ".join(f"{i.start_s:.1f}-{i.end_s:.1f}s ({i.score:.2f})" for i in shown[:5])
         more = f", ... {len(shown) - 5} more" if len(shown) > 5 else ""
         lines.append(f"  {label}: {len(shown)} interval(s){': ' + spans + more if shown else ''}")
     return lines
 
 
-def _export_all(result, formats: Sequence[str], out_dir: Path, only_accepted: bool = True) -> list[Path]:
+def _export_all(result, formats: Sequence[str], out_dir: Path, states: Sequence[str] = NOT_REJECTED,
+                proposals: str = "review") -> list[Path]:
     from zeal.export import default_video_id, export, safe_stem
 
     if "json" in formats and safe_stem(default_video_id(result.video)) == Path(RESULT_FILE).stem:
@@ -217,7 +220,7 @@ def _export_all(result, formats: Sequence[str], out_dir: Path, only_accepted: bo
                           f" would be overwritten; rename the video or leave json out of --format")
     written: list[Path] = []
     for fmt in formats:
-        written.extend(Path(p) for p in export(result, fmt, out_dir, only_accepted=only_accepted))
+        written.extend(Path(p) for p in export(result, fmt, out_dir, states=states, proposals=proposals))
     return written
 
 
@@ -258,7 +261,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
         bar.close()
     result.settings["run_key"] = _run_key(config, queries, args.known_classes, result.settings["video_hash"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = _export_all(result, formats, out_dir)
+    written = _export_all(result, formats, out_dir, proposals=args.proposals)
     _save_result(result, out_dir)
     print(f"{video.name}: {len(result.times_s)} frames analysed, {len(result.classes)} class(es)")
     for line in _summary_lines(result):
@@ -313,7 +316,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     result = _load_result(path)
     out_dir = Path(args.out).expanduser() if args.out else path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
-    for p in _export_all(result, formats, out_dir, only_accepted=not args.all):
+    states = REVIEW_STATES if args.all else NOT_REJECTED
+    for p in _export_all(result, formats, out_dir, states=states, proposals=args.proposals):
         print(f"wrote {p}")
     return EXIT_OK
 
@@ -420,7 +424,7 @@ class _Batch:
             return  # unreadable: compute it again
         if result.settings.get("run_key") == key:
             item.result, item.status = result, "skipped"
-            item.intervals = sum(1 for i in result.intervals if i.accepted)
+            item.intervals = len(result.intervals)
 
     def load_models(self) -> None:
         """Load both models before the first video, so a bad model path is one error, not one
@@ -441,10 +445,10 @@ class _Batch:
             result.settings["run_key"] = self.keys[item.video]
             out_dir = self.out / _folder_name(item.video)
             out_dir.mkdir(parents=True, exist_ok=True)
-            _export_all(result, self.formats, out_dir)
+            _export_all(result, self.formats, out_dir, proposals=self.args.proposals)
             _save_result(result, out_dir)  # written last: it marks the video finished
             item.result, item.status = result, "done"
-            item.intervals = sum(1 for i in result.intervals if i.accepted)
+            item.intervals = len(result.intervals)
         except (ZealError, OSError) as exc:
             item.status, item.error = "failed", str(exc) or type(exc).__name__
         except Exception as exc:  # a bug on one video must not lose the rest of the night's work
@@ -563,8 +567,16 @@ def _query_flags() -> argparse.ArgumentParser:
                    help="the classes are known to occur: skip CLIP class filtering")
     g.add_argument("--format", default=",".join(DEFAULT_FORMATS),
                    help="comma-separated export formats (default csv,json)")
+    _proposals_flag(g)
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
+
+
+def _proposals_flag(group) -> None:
+    group.add_argument("--proposals", choices=PROPOSAL_SETS, default="review",
+                       help="which model proposals the exports hold: review = one candidate per action "
+                            "(no two overlapping per class; default), all = the paper's full set "
+                            "(what mAP evaluation wants; batch's predictions.csv always has it)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -611,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", required=True, metavar="FORMAT[,FORMAT]", help="export format(s)")
     p.add_argument("--out", help="output folder (default: the result's folder)")
     p.add_argument("--all", action="store_true", help="include rejected intervals too")
+    _proposals_flag(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("presets", help="list the model presets and their download sizes")

@@ -3,13 +3,13 @@
 Formats (name -> files written into the output folder, `<stem>` = the sanitised video id):
 
 =============  =========================================================================================
-csv            `<stem>.csv`: video, class, start_s, end_s, score, source, fps, accepted (sorted by start)
+csv            `<stem>.csv`: video, id, class, start_s, end_s, score, source, state, fps (sorted by start)
 json           `<stem>.json`: {"video": VideoInfo fields, "intervals": [the same rows as the CSV]}
 labelstudio    `<stem>.labelstudio.json` (tasks with `predictions` of `timelinelabels` regions) and
                `<stem>.labelstudio.xml` (the labeling config to paste into the project settings)
 elan           `<stem>.eaf` (ELAN 3.0: one tier per class, plus a dependent "<class> score" tier)
 via            `<stem>.via.json` (VIA 3 project: temporal segments z=[t0, t1] seconds)
-webvtt         `<stem>.vtt` (one cue per interval: "label (score 0.83)"), for any video player
+webvtt         `<stem>.vtt` (one cue per interval, its id as the cue id: "label (score 0.83)")
 activitynet    `<stem>.activitynet.json` ({"version", "results": {video_id: [...]}, "external_data"})
 =============  =========================================================================================
 
@@ -31,8 +31,11 @@ Time conversion (all our intervals are in seconds of presentation time):
   frame. On a variable-frame-rate video the frame numbers are those of a constant-rate copy at the
   average fps (what Label Studio's player assumes too).
 
-`only_accepted=True` (the default) leaves out intervals the annotator rejected; with False they are
-written too (CSV/JSON mark them in the `accepted` column). Interval text (class names) is written as is
+Which intervals are written: `states` (default: accepted and unreviewed, i.e. all but the rejected)
+and `proposals`: "review" (the default) keeps, of the unreviewed model proposals, only the review set
+(one candidate per action, see `zeal.review`); "all" keeps the paper's full proposal set, as
+evaluation needs. Every interval keeps its id where the format can hold one (CSV/JSON `id`, Label
+Studio region id, VIA metadata id, WebVTT cue id), so a round trip finds the same intervals. Interval text (class names) is written as is
 wherever the format allows; XML formats drop the few control characters XML 1.0 cannot hold, and WebVTT
 cue text has its line breaks collapsed and `& < >` escaped.
 
@@ -53,7 +56,7 @@ import os
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -61,13 +64,13 @@ from urllib.parse import quote
 
 from zeal.errors import ExportError
 from zeal.atomic import write_atomic
-from zeal.types import Interval, Result, VideoInfo
+from zeal.review import NOT_REJECTED, select
+from zeal.types import ACCEPTED, REJECTED, REVIEW_STATES, SOURCES, UNREVIEWED, Interval, Result, VideoInfo
 
 # Columns of the CSV export and of `intervals_table` rows, in order.
-TABLE_COLUMNS = ("video", "class", "start_s", "end_s", "score", "source", "fps", "accepted")
+TABLE_COLUMNS = ("video", "id", "class", "start_s", "end_s", "score", "source", "state", "fps")
 # Columns of the evaluation predictions CSV (ActivityNet/THUMOS detection style), in order.
 PREDICTION_COLUMNS = ("video-id", "t-start", "t-end", "label", "score")
-SOURCES = ("model", "human")
 
 TIME_DECIMALS = 6  # seconds in CSV/JSON/ActivityNet: microseconds, far below one frame
 VIA_DECIMALS = 3  # VIA rounds its temporal coordinates to milliseconds
@@ -191,12 +194,16 @@ def _json_text(data: object) -> str:
     return json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) + "\n"
 
 
-def _checked_intervals(result: Result, only_accepted: bool) -> list[Interval]:
-    """The intervals to write, sorted by start; ExportError for one that no format can hold."""
+def _checked_intervals(result: Result, states: Sequence[str] = NOT_REJECTED, proposals: str = "review"
+                       ) -> list[Interval]:
+    """The intervals to write (see `zeal.review.select`), sorted by start; ExportError for a
+    selection that is not understood or an interval that no format can hold."""
+    try:
+        chosen = select(result, states, proposals)
+    except ValueError as e:
+        raise ExportError(str(e)) from None
     out = []
-    for iv in result.intervals:
-        if only_accepted and not iv.accepted:
-            continue
+    for iv in chosen:
         where = f"interval {iv.start_s!r}-{iv.end_s!r} s of class {iv.label!r}"
         if not isinstance(iv.label, str) or not iv.label.strip():
             raise ExportError(f"{where} has an empty class name; give it a class before exporting")
@@ -214,17 +221,17 @@ def _checked_intervals(result: Result, only_accepted: bool) -> list[Interval]:
 
 
 def _row(iv: Interval, video_id: str, fps: float) -> dict:
-    return {"video": video_id, "class": iv.label, "start_s": round(float(iv.start_s), TIME_DECIMALS),
+    return {"video": video_id, "id": iv.id, "class": iv.label, "start_s": round(float(iv.start_s), TIME_DECIMALS),
             "end_s": round(float(iv.end_s), TIME_DECIMALS), "score": round(float(iv.score), TIME_DECIMALS),
-            "source": iv.source, "fps": float(fps), "accepted": bool(iv.accepted)}
+            "source": iv.source, "state": iv.state, "fps": float(fps)}
 
 
-def intervals_table(result: Result, only_accepted: bool = False, video_id: str | None = None
-                    ) -> list[dict]:
+def intervals_table(result: Result, states: Sequence[str] = REVIEW_STATES, proposals: str = "all",
+                    video_id: str | None = None) -> list[dict]:
     """One dict per interval (keys TABLE_COLUMNS), sorted by start. Times in seconds, fps of the
-    video; every interval (rejected ones too, see `accepted`) unless only_accepted."""
+    video; by default every interval (rejected ones too, see `state`)."""
     vid = video_id or default_video_id(result.video)
-    return [_row(iv, vid, result.video.fps) for iv in result.intervals if iv.accepted or not only_accepted]
+    return [_row(iv, vid, result.video.fps) for iv in _checked_intervals(result, states, proposals)]
 
 
 def _table_rows(job: ExportJob) -> list[dict]:
@@ -250,14 +257,19 @@ def write_json(job: ExportJob) -> list[Path]:
     return [write_text_atomic(job.path(".json"), _json_text(data))]
 
 
-def _parse_bool(value: object, where: str) -> bool:
-    if isinstance(value, bool):
-        return value
-    word = str(value).strip().lower()
-    if word in _TRUE_WORDS or word == "":
-        return True
-    if word in _FALSE_WORDS:
-        return False
+def _parse_state(row: dict, source: str, where: str) -> str:
+    """The review state of a row: its `state`, or (files of earlier versions) its `accepted` flag."""
+    state = str(row.get("state") or "").strip().lower()
+    if state:
+        if state not in REVIEW_STATES:
+            raise ExportError(f"{where}: state {state!r} must be one of {', '.join(REVIEW_STATES)}")
+        return state
+    value = row.get("accepted", True)
+    word = value if isinstance(value, bool) else str(value).strip().lower()
+    if word is True or word in _TRUE_WORDS or word == "":
+        return ACCEPTED if source == "human" else UNREVIEWED
+    if word is False or word in _FALSE_WORDS:
+        return REJECTED
     raise ExportError(f"{where}: accepted={value!r} is not true/false")
 
 
@@ -275,8 +287,8 @@ def _row_interval(row: dict, where: str) -> Interval:
     source = str(row.get("source") or "model")
     if source not in SOURCES:
         raise ExportError(f"{where}: source {source!r} must be one of {', '.join(SOURCES)}")
-    return Interval(start, end, str(row["class"]), score, source,
-                    _parse_bool(row.get("accepted", True), where))
+    return Interval(start, end, str(row["class"]), score, source, _parse_state(row, source, where),
+                    id=str(row.get("id") or ""))
 
 
 def read_intervals(path: str | os.PathLike) -> list[Interval]:
@@ -303,12 +315,13 @@ def read_intervals(path: str | os.PathLike) -> list[Interval]:
 
 
 def predictions_rows(result: Result, video_id: str | None = None) -> list[dict]:
-    """Accepted intervals as evaluation rows {video-id, t-start, t-end, label, score} (seconds)."""
+    """Evaluation rows {video-id, t-start, t-end, label, score} (seconds): the paper's full proposal
+    set and every interval a person made, all but the rejected."""
     vid = video_id or default_video_id(result.video)
     return [{"video-id": vid, "t-start": round(float(iv.start_s), TIME_DECIMALS),
              "t-end": round(float(iv.end_s), TIME_DECIMALS), "label": iv.label,
              "score": round(float(iv.score), TIME_DECIMALS)}
-            for iv in _checked_intervals(result, only_accepted=True)]
+            for iv in _checked_intervals(result, NOT_REJECTED, proposals="all")]
 
 
 def write_predictions_csv(rows: Iterable[dict], path: str | os.PathLike) -> Path:
@@ -350,9 +363,9 @@ def labelstudio_task(result: Result, intervals: list[Interval], media: str) -> d
         raise ExportError(f"video {result.video.path!r} has fps {fps!r}; Label Studio needs frame "
                           "numbers, so probe the video again or export as csv/json instead")
     regions = []
-    for k, iv in enumerate(intervals):
+    for iv in intervals:
         start, end = seconds_to_ls_frames(iv.start_s, iv.end_s, fps)
-        regions.append({"id": f"zeal{k + 1}", "type": "timelinelabels", "from_name": LS_FROM_NAME,
+        regions.append({"id": iv.id, "type": "timelinelabels", "from_name": LS_FROM_NAME,
                         "to_name": LS_TO_NAME,
                         "value": {"ranges": [{"start": start, "end": end}],
                                   "timelinelabels": [_xml_safe(iv.label)]},
@@ -481,8 +494,8 @@ def via_project(job: ExportJob) -> dict:
     is_url = bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", job.media))
     fname = job.media if is_url else (PurePosixPath(job.media.replace("\\", "/")).name or job.video_id)
     metadata = {}
-    for k, iv in enumerate(job.intervals):
-        metadata[f"1_zeal{k + 1}"] = {
+    for iv in job.intervals:
+        metadata[f"1_{iv.id}"] = {
             "vid": "1", "flg": 0,
             "z": [round(float(iv.start_s), VIA_DECIMALS), round(float(iv.end_s), VIA_DECIMALS)],
             "xy": [], "av": {"1": option_id[iv.label], "2": f"{iv.score:.3f}"}}
@@ -532,12 +545,13 @@ def _vtt_text(text: str) -> str:
 
 
 def write_webvtt(job: ExportJob) -> list[Path]:
-    """`<stem>.vtt`: one cue per interval, "label (score 0.83)", in start order."""
+    """`<stem>.vtt`: one cue per interval, "label (score 0.83)", in start order; the cue id is the
+    interval's id."""
     lines = ["WEBVTT", ""]
-    for k, iv in enumerate(job.intervals, start=1):
+    for iv in job.intervals:
         t0 = seconds_to_ms(iv.start_s)
         t1 = max(t0 + MIN_CUE_MS, seconds_to_ms(iv.end_s))
-        lines += [str(k), f"{vtt_timestamp(t0)} --> {vtt_timestamp(t1)}",
+        lines += [iv.id, f"{vtt_timestamp(t0)} --> {vtt_timestamp(t1)}",
                   _vtt_text(f"{iv.label} (score {iv.score:.2f})"), ""]
     return [write_text_atomic(job.path(".vtt"), "\n".join(lines))]
 
@@ -574,9 +588,12 @@ FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
 }
 
 
-def export(result: Result, fmt: str, out: str | os.PathLike, only_accepted: bool = True,
-           video_id: str | None = None, media_url: str | None = None) -> list[Path]:
+def export(result: Result, fmt: str, out: str | os.PathLike, states: Sequence[str] = NOT_REJECTED,
+           proposals: str = "review", video_id: str | None = None, media_url: str | None = None) -> list[Path]:
     """Write `result` in format `fmt` (a FORMATS key) into the folder `out` (created if missing).
+
+    states: the review states written (default: all but rejected); proposals: "review" writes, of
+    the unreviewed model proposals, only the review set; "all" the paper's full set.
 
     video_id: the id written inside the files and used for their names (default: the video file's
     stem); media_url: how the target tool should find the video (default: VideoInfo.path), e.g.
@@ -597,7 +614,7 @@ def export(result: Result, fmt: str, out: str | os.PathLike, only_accepted: bool
     stem = safe_stem(vid)
     if Path(stem).name != stem or stem in (".", ".."):  # belt and braces over safe_stem
         raise ExportError(f"refusing to write {stem!r} outside {out_dir}; choose another video id")
-    job = ExportJob(result=result, intervals=_checked_intervals(result, only_accepted), out_dir=out_dir,
+    job = ExportJob(result=result, intervals=_checked_intervals(result, states, proposals), out_dir=out_dir,
                     stem=stem, video_id=vid,
                     media=media_url if media_url is not None else result.video.path)
     return FORMATS[key](job)

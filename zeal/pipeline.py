@@ -9,7 +9,7 @@ import copy
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -19,6 +19,7 @@ from zeal.config import ProposalParams, ZealConfig, get_preset
 from zeal.errors import ConfigError, ZealError
 from zeal.proposals import normalize, propose
 from zeal.queries import ActionQuery, QuerySet, lookup, prompt_text
+from zeal.review import carry_over, mark_review_set, unique_ids
 from zeal.types import ClassResult, Curves, Interval, Result
 
 ProgressFn = Callable[[str, int, int], None]
@@ -172,16 +173,20 @@ class ZealPipeline:
         report("done", 1, 1)
         return Result(info, times, classes_out, settings)
 
-    def repropose(self, result: Result, params: ProposalParams) -> Result:
-        """The same curves with new proposal settings: no model runs. Human-made intervals stay."""
+    def repropose(self, result: Result, params: ProposalParams, suppressed: Iterable[str] = ()) -> Result:
+        """The same curves with new proposal settings: no model runs. Every interval a person
+        made, edited, accepted or rejected stays (see `zeal.review.carry_over`); only unreviewed
+        model proposals are replaced, leaving out those whose id is in `suppressed`."""
         out = copy.deepcopy(result)
         for label, cls in out.classes.items():
             c = cls.curves
+            if not np.isfinite(c.start_raw).all():  # a class kept for its reviewed intervals only
+                cls.intervals = []
+                continue
             c.start_norm, c.end_norm = normalize(c.start_raw, params.minmax_eps), normalize(c.end_raw, params.minmax_eps)
-            human = [i for i in cls.intervals if i.source == "human"]
-            cls.intervals = sorted(human + _intervals(c, out.times_s, label, params), key=lambda i: i.start_s)
+            cls.intervals = _intervals(c, out.times_s, label, params)
         out.settings = {**out.settings, "proposals": vars(params).copy()}
-        return out
+        return carry_over(result, out, suppressed)[0]
 
     # --- internals -------------------------------------------------------------------------
     def _prompt(self, query: ActionQuery, question: str) -> str:
@@ -288,8 +293,10 @@ def _query_dict(q: ActionQuery) -> dict[str, str]:
 
 
 def _intervals(curves: Curves, times: np.ndarray, label: str, params: ProposalParams) -> list[Interval]:
-    """Proposals of one class, frame indices turned into seconds by the frames' real times."""
+    """Proposals of one class (unreviewed, with ids and the review set marked), frame indices
+    turned into seconds by the frames' real times."""
     if len(times) == 0:
         return []
     rows = propose(curves.start_raw, curves.end_raw, curves.actionness, params)
-    return [Interval(float(times[int(s)]), float(times[int(e)]), label, float(score)) for s, e, score in rows]
+    proposals = [Interval(float(times[int(s)]), float(times[int(e)]), label, float(score)) for s, e, score in rows]
+    return mark_review_set(unique_ids(proposals))

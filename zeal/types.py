@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -45,19 +47,79 @@ class Frames:
         return len(self.times_s)
 
 
+# Review states of an interval. Every model proposal starts "unreviewed"; an interval a person made
+# or edited is "accepted".
+UNREVIEWED, ACCEPTED, REJECTED = "unreviewed", "accepted", "rejected"
+REVIEW_STATES = (UNREVIEWED, ACCEPTED, REJECTED)
+MODEL, HUMAN = "model", "human"
+SOURCES = (MODEL, HUMAN)
+_ID_HEX = 12  # hex digits of an interval id: 48 bits, no collision among a project's intervals
+
+
+def proposal_id(label: str, start_s: float, end_s: float) -> str:
+    """The id of a model proposal: the same class and times (the same sampled frames) give the
+    same id, so a proposal keeps its identity when the curves are proposed again."""
+    key = f"{label}\0{float(start_s):.6f}\0{float(end_s):.6f}".encode("utf-8")
+    return "m" + hashlib.blake2b(key, digest_size=8).hexdigest()[:_ID_HEX]
+
+
+def new_interval_id() -> str:
+    """A fresh id for an interval a person made."""
+    return "h" + uuid.uuid4().hex[:_ID_HEX]
+
+
 @dataclass(frozen=True)
 class Interval:
-    """One action instance in seconds. source is "model" (proposed) or "human" (edited or added)."""
+    """One action instance in seconds.
+
+    source: "model" (proposed) or "human" (made or edited by a person); state: "unreviewed",
+    "accepted" or "rejected"; id: stable identity that survives re-proposal, edits, saving and
+    export round trips (given when empty: derived from class and times for a model proposal,
+    random for a person's interval); in_review_set: whether the review set (one candidate per
+    action, see zeal.review) shows this proposal. A person's interval is always in it.
+    """
 
     start_s: float
     end_s: float
     label: str
     score: float
-    source: str = "model"
-    accepted: bool = True
+    source: str = MODEL
+    state: str = UNREVIEWED
+    id: str = ""
+    in_review_set: bool = True
+
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"interval source {self.source!r} must be one of {', '.join(SOURCES)}")
+        if self.state not in REVIEW_STATES:
+            raise ValueError(f"interval state {self.state!r} must be one of {', '.join(REVIEW_STATES)}")
+        if self.source == HUMAN and self.state == UNREVIEWED:  # a person's interval is never unreviewed
+            object.__setattr__(self, "state", ACCEPTED)
+        if not self.id:
+            fresh = (proposal_id(self.label, self.start_s, self.end_s) if self.source == MODEL
+                     else new_interval_id())
+            object.__setattr__(self, "id", fresh)
+
+    @property
+    def accepted(self) -> bool:
+        return self.state == ACCEPTED
+
+    @property
+    def reviewed(self) -> bool:
+        """Made, edited, accepted or rejected by a person: a re-run keeps it."""
+        return self.source == HUMAN or self.state != UNREVIEWED
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Interval":
+        data = dict(data)
+        if "accepted" in data:  # result format 1: a bool; model proposals were accepted by default
+            accepted = data.pop("accepted")
+            source = data.get("source", MODEL)
+            data.setdefault("state", REJECTED if not accepted else ACCEPTED if source == HUMAN else UNREVIEWED)
+        return cls(**data)
 
 
 @dataclass
@@ -101,10 +163,11 @@ class ClassResult:
     def from_dict(cls, data: dict[str, Any]) -> "ClassResult":
         return cls(label=data["label"], query=dict(data["query"]),
                    curves=Curves.from_dict(data["curves"]),
-                   intervals=[Interval(**i) for i in data.get("intervals", [])])
+                   intervals=[Interval.from_dict(i) for i in data.get("intervals", [])])
 
 
-RESULT_FORMAT_VERSION = 1
+# 2: intervals carry id, state (was: accepted) and in_review_set; format 1 still reads.
+RESULT_FORMAT_VERSION = 2
 
 
 @dataclass

@@ -558,7 +558,7 @@ class Callbacks:
                 return self.view(s)
             iv = flat[s.selected][2]
             if cmd in ("accept", "reject"):
-                result, row = replace_interval(r, s.selected, replace(iv, accepted=cmd == "accept"))
+                result, row = replace_interval(r, s.selected, replace(iv, state="accepted" if cmd == "accept" else "rejected"))
                 return self._commit(s, result, row)
             step = sampling_step(r) * (1 if cmd.endswith("+") else -1)
             edge = "start" if cmd.startswith("start") else "end"
@@ -593,7 +593,7 @@ class Callbacks:
         result = s.result
         for row, (label, _, iv) in enumerate(plots.flat_intervals(s.result)):
             if label == s.shown_class and iv.accepted != accepted:
-                result, _ = replace_interval(result, row, replace(iv, accepted=accepted))
+                result, _ = replace_interval(result, row, replace(iv, state="accepted" if accepted else "rejected"))
         return self._commit(s, result, None)
 
     def load_ground_truth(self, path: str | None, state: Session | None):
@@ -625,7 +625,7 @@ class Callbacks:
         paths: list[str] = []
         try:
             for fmt in formats:
-                paths += [str(p) for p in export(s.result, fmt, out_dir, only_accepted=True)]
+                paths += [str(p) for p in export(s.result, fmt, out_dir, proposals="all")]
         except ZealError as exc:
             raise _error(exc) from None
         return s, paths

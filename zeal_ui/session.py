@@ -162,7 +162,7 @@ def replace_interval(result: Result, row: int, new: Interval) -> tuple[Result, i
 
 def add_interval(result: Result, label: str, start_s: float, end_s: float) -> tuple[Result, int]:
     """Result with one more human-made, accepted interval; returns (result, its row)."""
-    new = _check(Interval(float(start_s), float(end_s), label, 1.0, "human", True), result)
+    new = _check(Interval(float(start_s), float(end_s), label, 1.0, "human"), result)
     out = _with_intervals(result, label, list(result.classes[label].intervals) + [new])
     return out, index_of(out, new)
 
@@ -228,14 +228,14 @@ def apply_table(result: Result, rows: Sequence[Sequence[Any]]) -> Result:
                 raise EditError(f"{where}: '#' {ref} is not one of this table's intervals")
             seen.add(i)
             old = flat[i][2]
-            new = replace(old, accepted=_cell_bool(accepted), start_s=start_s, end_s=end_s, label=label)
+            new = replace(old, state="accepted" if _cell_bool(accepted) else "rejected" if old.accepted or not _cell_bool(accepted) else old.state, start_s=start_s, end_s=end_s, label=label)
             if (round(new.start_s, 3), round(new.end_s, 3), new.label) != \
                     (round(old.start_s, 3), round(old.end_s, 3), old.label):
                 new = replace(new, source="human")
             else:  # the table shows 3 decimals: an untouched row keeps its exact times
                 new = replace(new, start_s=old.start_s, end_s=old.end_s)
         else:
-            new = Interval(start_s, end_s, label, 1.0, "human", _cell_bool(accepted) if accepted is not None else True)
+            new = Interval(start_s, end_s, label, 1.0, "human", "rejected" if accepted is not None and not _cell_bool(accepted) else "accepted")
         new = _check(new, result) if new.source == "human" else new
         if new.label not in per_class:
             raise EditError(f"{where}: class {label!r} is not in this result; use one of: {', '.join(result.classes)}")
@@ -254,7 +254,7 @@ def keep_decisions(old: Result, new: Result) -> Result:
         return new
     out = new
     for label, cls in new.classes.items():
-        ivs = [replace(iv, accepted=False) if iv.source == "model" and
+        ivs = [replace(iv, state="rejected") if iv.source == "model" and
                (iv.label, round(iv.start_s, 6), round(iv.end_s, 6)) in rejected else iv for iv in cls.intervals]
         out = _with_intervals(out, label, ivs)
     return out
