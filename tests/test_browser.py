@@ -1,48 +1,34 @@
-"""The annotator's path in a real headless Chromium: upload a clip, choose classes, run, see the
-chart, click it, move a slider (the interval count changes), use the keyboard, reload (the result
-comes back), export (the CSV downloads). Saves a screenshot of the finished page."""
+"""The annotator's whole job in a real headless Chromium, and what broke before: open a clip, run,
+zoom, drag an edge, draw an interval, accept, reject, undo and redo, edit a question and re-run,
+reload, export, and check that the exported file holds exactly the corrections made (ids, times,
+states). Plus: fast edits on several intervals never touch another one; Space on a focused button
+plays the video and runs nothing; zoom survives updates; a re-run keeps every reviewed interval."""
 
 from __future__ import annotations
 
-import csv
 import os
-import re
 import shutil
-from pathlib import Path
 
 import pytest
 
 from app_server import EXAMPLE_CLIP, ROOT, start_app, tiny_models
+from browser_support import (WAIT_MS, drag, export_csv, interval_point, intervals, lane_point, lanes_box,
+                             launch_browser, open_clip, open_tab, require_browser, run_and_wait, wait_ready,
+                             wait_saved, ws)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 ARTIFACTS = ROOT / "tests" / "artifacts"
-SCREENSHOT = ARTIFACTS / "app.png"
+SCREENSHOT = ARTIFACTS / "workspace.png"
 README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
 CLASSES = ["BasketballDunk", "Diving"]
-WAIT_MS = 60_000
-STATUS_RE = re.compile(r"(\d+) intervals \((\d+) accepted\)")
+HINT = "Is a diver standing"
+VIEWPORT = {"width": 1440, "height": 900}
 
-pytestmark = pytest.mark.timeout(300)
-
-
-def _skip_reason() -> str | None:
-    if not CHROMIUM.exists():
-        return f"{CHROMIUM} is missing (Debian: apt-get install chromium chromium-driver; `make test` does it as root)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "playwright for Python is not installed"
-    return None
+pytestmark = pytest.mark.timeout(420)
 
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
-    reason = _skip_reason()
-    if reason:
-        print(f"SKIP browser test: {reason}")
-        pytest.skip(reason)
+    require_browser()
     tmp = tmp_path_factory.mktemp("browser_app")
     proc = start_app(tmp, tiny_models(tmp_path_factory.mktemp("browser_models")))
     yield proc
@@ -54,133 +40,246 @@ def browser(app):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        b = launch_browser(p)
         yield b
         b.close()
 
 
-def status_counts(page) -> tuple[int, int]:
-    text = page.inner_text("#zeal-status")
-    m = STATUS_RE.search(text)
-    assert m, f"no interval count in the status line: {text!r}"
-    return int(m.group(1)), int(m.group(2))
-
-
-def wait_status_change(page, before: str) -> str:
-    """Wait until the status line shows other interval counts than `before` (and no busy timer)."""
-    page.wait_for_function(
-        """(b) => {
-             const e = document.querySelector('#zeal-status');
-             if (!e || /^\\s*\\d+(\\.\\d+)?s/.test(e.innerText)) return false;
-             const re = /(\\d+) intervals \\((\\d+) accepted\\)/;
-             const now = e.innerText.match(re), old = b.match(re);
-             return !!now && (!old || now[0] !== old[0]);
-           }""", arg=before, timeout=WAIT_MS)
-    return page.inner_text("#zeal-status")
-
-
-def test_upload_run_tune_edit_reload_export(app, browser, tmp_path):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-    errors: list[str] = []
+def fresh_page(browser, app, errors: list[str]):
+    page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app.url)
-    # the page's load event (restoring a saved session) has run once the empty chart says so
-    page.wait_for_selector("#zeal-chart :text('Run the analysis')", timeout=WAIT_MS)
+    page.wait_for_selector("#zeal-video", timeout=WAIT_MS)
+    return page
 
-    # 1. upload a real clip: its duration, fps and size are shown
-    page.set_input_files("#zeal-video input[type=file]", str(EXAMPLE_CLIP))
-    page.wait_for_selector("#zeal-info :text('426×240')", timeout=WAIT_MS)
-    assert "10.01 s" in page.inner_text("#zeal-info")
 
-    # 2. choose classes by typing them: the question table fills from the library
-    page.click("#zeal-classes input")
-    for name in CLASSES:
-        page.keyboard.type(name)
-        page.keyboard.press("Enter")
-    page.click("#zeal-header")
-    page.wait_for_selector("#zeal-queries :text('Is a diver standing')", timeout=WAIT_MS)
+def analysed_page(browser, app, errors):
+    page = fresh_page(browser, app, errors)
+    open_clip(page, EXAMPLE_CLIP, CLASSES, HINT)
+    run_and_wait(page)
+    return page
 
-    # 3. run: the chart with its curves appears, the status says what the model scored
-    page.click("#zeal-run")
-    page.wait_for_selector("#zeal-status :text('intervals')", timeout=WAIT_MS)
-    page.wait_for_selector("#zeal-chart .js-plotly-plot .scatterlayer .trace", timeout=WAIT_MS)
-    assert page.locator("#zeal-chart .scatterlayer .trace").count() >= 3  # start, end, actionness
-    assert "4 scored by the model" in page.inner_text("#zeal-status")
-    n_before, _ = status_counts(page)
-    assert n_before > 0
 
-    # 4. a real mouse click on the chart seeks the video and shows that frame
-    plot_area = page.locator("#zeal-chart .nsewdrag").first
-    plot_area.scroll_into_view_if_needed()
-    box = plot_area.bounding_box()
-    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
-    page.mouse.move(x - 10, y)
-    page.mouse.move(x, y, steps=3)  # plotly picks the clicked point from the hover before the click
-    page.wait_for_timeout(300)
-    page.mouse.click(x, y)
-    page.wait_for_selector("#zeal-thumb img", timeout=WAIT_MS)
-    t = page.evaluate("document.querySelector('#zeal-video video').currentTime")
-    assert 3.0 < t < 7.0, f"the video did not seek to the clicked time (currentTime={t})"
+def shown(ivs: dict) -> list[dict]:
+    return sorted((iv for iv in ivs.values() if iv["visible"]), key=lambda iv: (iv["start_s"], iv["end_s"]))
 
-    # 5. moving the min-score slider to its end re-proposes instantly: no interval scores 1.0
-    before = page.inner_text("#zeal-status")
-    page.focus("#zeal-min-score input[type=range]")
-    page.keyboard.press("End")
-    after = wait_status_change(page, before)
-    n_after, _ = status_counts(page)
-    assert n_after != n_before and n_after == 0, after
-    page.focus("#zeal-min-score input[type=range]")
-    before = page.inner_text("#zeal-status")
-    page.keyboard.press("Home")
-    wait_status_change(page, before)
-    n_all, accepted_all = status_counts(page)
-    assert n_all >= n_before and accepted_all == n_all
 
-    # 6. keyboard: n selects the first interval, r rejects it
-    page.click("#zeal-header")
-    page.keyboard.press("n")
-    page.wait_for_selector("#zeal-selection :text('Selected #0')", timeout=WAIT_MS)
-    before = page.inner_text("#zeal-status")
+def key_of(iv: dict) -> tuple:
+    return iv["label"], iv["start_s"], iv["end_s"], iv["state"], iv["source"]
+
+
+def reviewed(ivs: dict) -> dict:
+    return {i: key_of(iv) for i, iv in ivs.items() if iv["state"] != "unreviewed" or iv["source"] == "human"}
+
+
+def wait_for(page, predicate: str, arg=None) -> None:
+    page.wait_for_function(predicate, arg=arg, timeout=WAIT_MS)
+
+
+def test_the_annotators_whole_job(app, browser, tmp_path):
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+
+    # One screen: the video, the list and the timeline are all inside the 1440x900 window.
+    for selector in ("#zeal-workspace video", "#zeal-workspace .zw-list-body", "#zeal-workspace canvas.zw-cv-lanes",
+                     "#zeal-workspace canvas.zw-cv-curves"):
+        box = page.locator(selector).bounding_box()
+        assert box and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"], (selector, box)
+    first = intervals(page)
+    assert first and all(iv["state"] == "unreviewed" and iv["source"] == "model" for iv in first.values())
+    duration = ws(page, "view()")["duration"]
+
+    # Zoom with the wheel, then back to the whole video with '0'.
+    box = lanes_box(page)
+    page.mouse.move(box["x"] + box["width"] * 0.6, box["y"] + 10)
+    page.mouse.wheel(0, -500)
+    wait_for(page, "(d) => { const v = window.zealWorkspace.view(); return v.t1 - v.t0 < d * 0.8; }", duration)
+    page.keyboard.press("0")
+    wait_for(page, "(d) => { const v = window.zealWorkspace.view(); return v.t1 - v.t0 > d * 0.99; }", duration)
+
+    # Drag the end edge of the first Diving proposal one second later: it snaps to a sampled frame,
+    # keeps its id and becomes a person's accepted interval.
+    diving = next(iv for iv in shown(first) if iv["label"] == "Diving")
+    target = min(diving["end_s"] + 1.0, duration - 0.3)
+    drag(page, interval_point(page, diving["id"], diving["end_s"]), interval_point(page, diving["id"], target))
+    wait_for(page, "([id, e]) => window.zealWorkspace.intervals().find(i => i.id === id).end_s !== e",
+             [diving["id"], diving["end_s"]])
+    moved = intervals(page)[diving["id"]]
+    assert abs(moved["end_s"] - target) <= 0.26 and moved["start_s"] == diving["start_s"]  # frames 0.5 s apart
+    assert (moved["state"], moved["source"]) == ("accepted", "human")
+
+    # Draw a new BasketballDunk interval on the empty end of its lane.
+    before = set(intervals(page))
+    drag(page, lane_point(page, 0, duration - 1.6), lane_point(page, 0, duration - 0.5))
+    wait_for(page, "(n) => window.zealWorkspace.intervals().length > n", len(before))
+    (drawn_id,) = set(intervals(page)) - before
+    drawn = intervals(page)[drawn_id]
+    assert (drawn["label"], drawn["state"], drawn["source"]) == ("BasketballDunk", "accepted", "human")
+    assert abs(drawn["start_s"] - (duration - 1.6)) <= 0.26 and abs(drawn["end_s"] - (duration - 0.5)) <= 0.26
+
+    # Accept one from the list (click, a), reject another (n, r).
+    unrev = [iv for iv in shown(intervals(page)) if iv["state"] == "unreviewed"]
+    assert len(unrev) >= 2
+    page.locator(f"#zeal-workspace .zw-list-row[data-id='{unrev[0]['id']}']").click()
+    page.keyboard.press("a")
+    page.locator(f"#zeal-workspace .zw-list-row[data-id='{unrev[1]['id']}']").click()
     page.keyboard.press("r")
-    wait_status_change(page, before)
-    assert status_counts(page) == (n_all, n_all - 1)
+    now = intervals(page)
+    assert now[unrev[0]["id"]]["state"] == "accepted" and now[unrev[1]["id"]]["state"] == "rejected"
 
-    # 7. reload: the session's last result (with the rejection) comes back
+    # Undo the reject, redo it; undo and redo again with the other shortcuts.
+    page.keyboard.press("Control+z")
+    assert intervals(page)[unrev[1]["id"]]["state"] == "unreviewed"
+    page.keyboard.press("Control+Shift+z")
+    assert intervals(page)[unrev[1]["id"]]["state"] == "rejected"
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+y")
+    assert intervals(page)[unrev[1]["id"]]["state"] == "rejected"
+    wait_saved(page)
+    work = reviewed(intervals(page))
+    assert len(work) == 4  # the moved, the drawn, the accepted and the rejected one
+
+    # Edit one question and run again: every reviewed interval stays exactly as it was.
+    open_tab(page, "setup")
+    cell = page.locator("#zeal-queries").get_by_text(HINT).first
+    cell.dblclick()
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Is a diver standing at the end of a springboard?")
+    page.keyboard.press("Enter")
+    page.click("#zeal-header")
+    run_and_wait(page)
+    assert "scored by the model" in page.inner_text("#zeal-status") and "kept 4 reviewed" in page.inner_text("#zeal-status")
+    assert reviewed(intervals(page)) == work
+    before_reload = intervals(page)
+
+    # Reload: the same intervals and the undo history come back; undo and redo still work.
     page.reload()
-    page.wait_for_selector("#zeal-status :text('intervals')", timeout=WAIT_MS)
-    assert status_counts(page) == (n_all, n_all - 1)
-    page.wait_for_selector("#zeal-chart .js-plotly-plot", timeout=WAIT_MS)
+    wait_ready(page)
+    assert {i: key_of(iv) for i, iv in intervals(page).items()} == {i: key_of(iv) for i, iv in before_reload.items()}
+    assert ws(page, "undoDepth()") >= 4
+    page.click("#zeal-workspace .zw-counts")
+    page.keyboard.press("Control+z")  # the last step was the redone reject
+    assert intervals(page)[unrev[1]["id"]]["state"] == "unreviewed"
+    page.keyboard.press("Control+Shift+z")
+    assert intervals(page)[unrev[1]["id"]]["state"] == "rejected"
+    wait_saved(page)
 
-    # 8. export: the CSV downloads and holds exactly the accepted intervals
-    page.click("#zeal-export")
-    link = page.locator("#zeal-files a[download$='.csv']").first
-    link.wait_for(timeout=WAIT_MS)
-    with page.expect_download(timeout=WAIT_MS) as download:
-        link.click()
-    target = tmp_path / "export.csv"
-    download.value.save_as(target)
-    with target.open(newline="") as f:
-        rows = list(csv.DictReader(f))
-    assert len(rows) == n_all - 1
-    assert {"class", "start_s", "end_s", "score", "source"} <= set(rows[0])
-    assert all(r["class"] in CLASSES and float(r["start_s"]) < float(r["end_s"]) for r in rows)
+    # Export, accepted only (the default): exactly the accepted intervals, with their ids and times.
+    rows = export_csv(page, tmp_path, "accepted only", "accepted.csv")
+    final = intervals(page)
+    want = {i: key_of(iv) for i, iv in final.items() if iv["state"] == "accepted"}
+    got = {r["id"]: (r["class"], float(r["start_s"]), float(r["end_s"]), r["state"], r["source"]) for r in rows}
+    assert set(got) == set(want) == {diving["id"], drawn_id, unrev[0]["id"]}
+    for i, (label, s, e, state, source) in got.items():
+        assert (label, state, source) == (want[i][0], want[i][3], want[i][4])
+        assert abs(s - want[i][1]) < 1e-6 and abs(e - want[i][2]) < 1e-6
+    # accepted + unreviewed: the review set shown, without the rejected one
+    rows = export_csv(page, tmp_path, "accepted + unreviewed", "review.csv")
+    assert {r["id"] for r in rows} == {i for i, iv in final.items() if iv["visible"] and iv["state"] != "rejected"}
 
-    # for the screenshot: select an interval by clicking its marker, so the frame thumbnail shows
-    marker = page.locator("#zeal-chart .scatterlayer path.point").first
-    marker.scroll_into_view_if_needed()
-    mb = marker.bounding_box()
-    page.mouse.move(mb["x"] + mb["width"] / 2 - 8, mb["y"] + mb["height"] / 2)
-    page.mouse.move(mb["x"] + mb["width"] / 2, mb["y"] + mb["height"] / 2, steps=3)
+    open_tab(page, "review")
+    page.locator(f"#zeal-workspace .zw-list-row[data-id='{diving['id']}']").click()
     page.wait_for_timeout(300)
-    page.mouse.click(mb["x"] + mb["width"] / 2, mb["y"] + mb["height"] / 2)
-    page.wait_for_selector("#zeal-thumb img", timeout=WAIT_MS)
-    page.wait_for_selector("#zeal-selection :text('Selected #')", timeout=WAIT_MS)
-
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(SCREENSHOT))
     if os.environ.get("ZEAL_UPDATE_SCREENSHOT"):  # refresh the README's picture only when asked
         README_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SCREENSHOT, README_SCREENSHOT)
     assert not errors, f"JavaScript errors on the page: {errors}"
+    page.close()
+
+
+def test_fast_successive_edits_touch_only_their_interval(app, browser):
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+    page.select_option("#zeal-workspace select.zw-set", "all")  # enough intervals to edit
+    start = intervals(page)
+    order = ws(page, "visibleIds()")
+    assert len(order) >= 3
+    # No waiting between key presses: accept the 1st, move the 2nd's start, reject the 3rd.
+    page.click("#zeal-workspace .zw-counts")
+    for key in ("n", "a", "n", "]", "n", "r"):
+        page.keyboard.press(key)
+    a, b = order[0], order[1]
+    moved_order = ws(page, "visibleIds()")  # moving b's start may move it down the list: n goes on from there
+    c = moved_order[moved_order.index(b) + 1]
+    wait_saved(page)
+    page.reload()  # what the server saved, not what the page remembers
+    wait_ready(page)
+    after = intervals(page)
+    assert after[a]["state"] == "accepted" and key_of(after[a])[:3] == key_of(start[a])[:3]
+    assert after[b]["start_s"] > start[b]["start_s"] and after[b]["end_s"] == start[b]["end_s"]
+    assert (after[b]["state"], after[b]["source"]) == ("accepted", "human")
+    assert after[c]["state"] == "rejected" and key_of(after[c])[:3] == key_of(start[c])[:3]
+    for i, iv in start.items():
+        if i not in (a, b, c):
+            assert key_of(after[i]) == key_of(iv), f"interval {i} changed though nobody touched it"
+    assert not errors, errors
+    page.close()
+
+
+def test_space_on_a_focused_button_plays_and_runs_nothing(app, browser):
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+    runs: list[str] = []
+    page.on("request", lambda r: runs.append(r.url) if "queue/join" in r.url else None)
+    rev = ws(page, "rev()")
+    open_tab(page, "setup")
+    page.locator("#zeal-run").focus()
+    page.keyboard.press(" ")
+    page.keyboard.press("Enter")
+    page.wait_for_timeout(1500)
+    assert not runs and ws(page, "rev()") == rev, "a key press on the focused Run button started a run"
+    open_tab(page, "review")
+    page.locator("#zeal-workspace button[data-act='help']").first.focus()
+    page.keyboard.press(" ")
+    wait_for(page, "() => !window.zealWorkspace.view().paused")
+    assert page.locator("#zeal-workspace .zw-help").is_hidden()  # the focused '? keys' button was not pressed
+    page.keyboard.press(" ")
+    wait_for(page, "() => window.zealWorkspace.view().paused")
+    open_tab(page, "export")
+    page.locator("#zeal-export").focus()
+    page.keyboard.press("Enter")
+    page.keyboard.press(" ")
+    page.wait_for_timeout(1000)
+    assert not runs and page.locator("#zeal-files a").count() == 0, "a key press exported"
+    assert not errors, errors
+    page.close()
+
+
+def test_zoom_survives_updates_and_a_rerun_keeps_the_work(app, browser):
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+    box = lanes_box(page)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + 10)
+    page.mouse.wheel(0, -400)
+    page.wait_for_timeout(200)
+    zoom = ws(page, "view()")
+    requests = ws(page, "requests()")
+    # seeking, panning, selecting never ask the server
+    page.keyboard.press("ArrowRight")
+    page.mouse.wheel(0, 0)
+    page.keyboard.press("n")
+    assert ws(page, "requests()") == requests
+    page.keyboard.press("a")  # an edit: the page updates, the zoom stays
+    wait_saved(page)
+    view = ws(page, "view()")
+    assert (view["t0"], view["t1"]) == (zoom["t0"], zoom["t1"])
+    accepted = ws(page, "view()")["selected"]
+    # a slider move re-proposes: the zoom and the accepted interval stay
+    page.click("#zeal-workspace button[data-act='params']")
+    slider = page.locator("#zeal-workspace input[data-param='min_score']")
+    slider.focus()
+    page.keyboard.press("End")
+    wait_for(page, "(r) => window.zealWorkspace.rev() > r", ws(page, "rev()"))
+    view = ws(page, "view()")
+    assert (view["t0"], view["t1"]) == (zoom["t0"], zoom["t1"])
+    assert intervals(page)[accepted]["state"] == "accepted"
+    # a re-run (same questions) keeps it too, and the zoom
+    open_tab(page, "setup")
+    run_and_wait(page)
+    view = ws(page, "view()")
+    assert (view["t0"], view["t1"]) == (zoom["t0"], zoom["t1"])
+    assert intervals(page)[accepted]["state"] == "accepted"
+    assert not errors, errors
     page.close()

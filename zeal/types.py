@@ -95,6 +95,8 @@ class Interval:
             raise ValueError(f"interval state {self.state!r} must be one of {', '.join(REVIEW_STATES)}")
         if self.source == HUMAN and self.state == UNREVIEWED:  # a person's interval is never unreviewed
             object.__setattr__(self, "state", ACCEPTED)
+        if self.reviewed and not self.in_review_set:  # what a person touched is always shown
+            object.__setattr__(self, "in_review_set", True)
         if not self.id:
             fresh = (proposal_id(self.label, self.start_s, self.end_s) if self.source == MODEL
                      else new_interval_id())

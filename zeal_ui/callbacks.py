@@ -1,38 +1,34 @@
-"""Widgets and gr.State <-> the engine. Every handler takes the session (a `Session` in gr.State,
-created on first use), works on copies, and only replaces the session's result once everything
-succeeded, so an error (shown as gr.Error) leaves the previous state and view in place. After every
-change the session is saved to its file, which is what a page reload restores.
-
-Handlers that change the result return `view(session)`: the outputs named in VIEW_OUTPUTS, in order.
+"""The Gradio handlers of the setup and export steps. Each takes the session id (a gr.State; the
+browser keeps it across reloads) and works on the live `Session` from the `SessionStore`, under its
+lock, the same object the review workspace's server functions change. A handler replaces the
+session's result only once everything succeeded, so an error (shown as gr.Error) leaves the
+previous state in place. Reviewing itself happens in the browser (zeal_ui/workspace).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from zeal.config import LLMConfig, ProposalParams, list_presets, preset_info
+from zeal.config import LLMConfig, list_presets, preset_info
 from zeal.errors import ModelError, QueryError, ZealError
-from zeal.types import Result
-from zeal_ui import plots
-from zeal_ui.session import (DEFAULT_NEW_INTERVAL_S, EditError, Session, SessionStore,
-                             add_interval, apply_table, keep_decisions, nudge, read_ground_truth,
-                             replace_interval, sampling_step, table_rows)
+from zeal.review import NOT_REJECTED, carry_over, counts
+from zeal.types import ACCEPTED, Result
+from zeal_ui.session import Session, SessionStore, read_ground_truth
+from zeal_ui.workspace import signal
 
 log = logging.getLogger(__name__)
 
 QUERY_HEADERS = ["class", "start question", "end question", "description"]
-THUMB_SIDE = 320  # pixels, longest side of the clicked frame's thumbnail
 EXPORT_DEFAULT = ("csv", "json")
-# Names of the outputs every result-changing handler returns, in order (demo.py wires them).
-VIEW_OUTPUTS = ("state", "chart", "overview", "intervals", "shown_class", "status", "selection", "seek")
-KEY_COMMANDS = ("next", "prev", "accept", "reject", "start-", "start+", "end-", "end+", "insert")
+# What an export holds: the choice on the Export tab -> review states written.
+EXPORT_CHOICES = {"accepted only": (ACCEPTED,), "accepted + unreviewed": NOT_REJECTED}
+PROPOSAL_CHOICES = {"review set (one candidate per action)": "review", "all proposals (as in the paper)": "all"}
 MODEL_HINT = ("Point the app at local weights: start it with --lvlm /path/to/model-folder (or an "
               "openai:MODEL@URL server) and --clip-model NAME --clip-pretrained /path/to/checkpoint, or set "
               "ZEAL_LVLM, ZEAL_CLIP_MODEL, ZEAL_CLIP_PRETRAINED; `python app.py --help` lists them.")
@@ -64,10 +60,6 @@ def _error(exc: BaseException, secret: str | None = None) -> Exception:
 def _with_hint(exc: BaseException) -> str:
     """A model error followed by MODEL_HINT as its own sentence."""
     return f"{str(exc).rstrip(' .')}. {MODEL_HINT}"
-
-
-def _nonce() -> str:
-    return uuid.uuid4().hex[:8]
 
 
 def _fmt_s(t: float) -> str:
@@ -204,134 +196,96 @@ def rows_for_classes(classes: Sequence[str], table: Any) -> list[list[str]]:
 
 
 class Callbacks:
-    """Event handlers of one app: the pipeline and session store are shared, all per-user data is in
-    the Session passed through gr.State."""
+    """Event handlers of one app: the pipeline and the session store are shared; all per-user data
+    is in the Session the store holds for the browser's session id."""
 
     def __init__(self, pipeline, store: SessionStore, limits: AppLimits = AppLimits()):
         self.pipeline = pipeline
         self.store = store
         self.limits = limits
 
-    # --- session plumbing ----------------------------------------------------------------------
-    @staticmethod
-    def session(state: Session | None) -> Session:
-        return state if isinstance(state, Session) else Session()
+    def session(self, sid: str | Session | None) -> Session:
+        """The live session for this id (a new one for an unknown id)."""
+        if isinstance(sid, Session):
+            return sid
+        return self.store.get(sid)
 
-    def _save(self, s: Session) -> None:
+    def _save(self, s: Session, **what) -> None:
         try:
-            self.store.save(s)
-        except OSError as exc:  # the work goes on; only the reload copy is missing
-            log.warning("could not save session %s: %s", s.sid, exc)
-
-    def view(self, s: Session, seek: float | None = None) -> tuple:
-        """Outputs VIEW_OUTPUTS for the session's current result."""
-        gr = _gr()
-        r = s.result
-        if r is None or not r.classes:
-            empty = plots.empty_figure()
-            return (s, empty, plots.empty_figure("The overview appears after a run"),
-                    gr.update(value=table_rows(None) or None), gr.update(choices=[], value=None),
-                    "No result yet.", "", gr.update())
-        if s.shown_class not in r.classes:
-            s.shown_class = next(iter(r.classes))
-        flat = plots.flat_intervals(r)
-        if s.selected is not None and not 0 <= s.selected < len(flat):
-            s.selected = None
-        chart = plots.class_figure(r, s.shown_class, s.ground_truth.get(s.shown_class, ()), s.selected)
-        overview = plots.overview_figure(r, s.ground_truth, s.selected)
-        return (s, chart, overview, gr.update(value=table_rows(r) or None),
-                gr.update(choices=list(r.classes), value=s.shown_class), self.status(r),
-                self.selection(s), f"{seek:.3f}|{_nonce()}" if seek is not None else gr.update())
+            self.store.save(s, **what)
+        except OSError as exc:  # the work goes on in memory; the next save tries again
+            _gr().Warning(f"Could not save this session on the server ({exc.strerror}); free some disk space.")
 
     @staticmethod
-    def status(r: Result) -> str:
+    def status(s: Session, note: str = "") -> str:
+        r = s.result
+        if r is None:
+            return "No result yet: choose classes and press **Run analysis**."
         stats = r.settings.get("stats") or {}
-        accepted = sum(1 for iv in r.intervals if iv.accepted)
+        n = counts(iv for iv in r.intervals if iv.reviewed or iv.in_review_set)
         fps = (r.settings.get("video") or {}).get("fps")
-        text = (f"{len(r.times_s)} frames sampled" + (f" at {fps:g} fps" if fps else "") +
-                f" · {len(r.classes)} classes · {len(r.intervals)} intervals ({accepted} accepted)")
+        text = (f"**{Path(r.video.path).name}**: {len(r.times_s)} frames sampled" + (f" at {fps:g} fps" if fps else "") +
+                f" · {len(r.classes)} classes · review set: {n['unreviewed']} unreviewed, {n['accepted']} accepted, "
+                f"{n['rejected']} rejected")
         if stats:
-            text += (f" · questions: **{stats.get('questions_scored', 0)} scored by the model, "
-                     f"{stats.get('questions_cached', 0)} reused from cache**")
+            text += (f" · questions: {stats.get('questions_scored', 0)} scored by the model, "
+                     f"{stats.get('questions_cached', 0)} reused from cache")
         ranking = r.settings.get("ranking")
         if ranking:
             text += " · CLIP kept: " + ", ".join(f"{n} ({v:.2f})" for n, v in ranking[: len(r.classes)])
-        return text
-
-    @staticmethod
-    def selection(s: Session) -> str:
-        if s.result is None or s.selected is None:
-            return "No interval selected: click a band, a table row, or press n."
-        label, _, iv = plots.flat_intervals(s.result)[s.selected]
-        state = "accepted" if iv.accepted else "rejected"
-        return (f"Selected #{s.selected}: **{label}** {iv.start_s:.2f}–{iv.end_s:.2f} s · score {iv.score:.2f} · "
-                f"{iv.source} · {state}")
-
-    def _commit(self, s: Session, result: Result, selected: int | None, seek: float | None = None) -> tuple:
-        s.result, s.selected = result, selected
-        if selected is not None:
-            s.shown_class = plots.flat_intervals(result)[selected][0]
-        self._save(s)
-        return self.view(s, seek)
+        return text + (f"\n\n{note}" if note else "")
 
     # --- page load -----------------------------------------------------------------------------
     def restore(self, saved_sid: str | None):
         """On page load: the session saved under the browser's id, or a new one.
-        Outputs: browser sid, video, video info, classes, questions table, then VIEW_OUTPUTS."""
+        Outputs: sid (state), sid (browser), video, video info, classes, questions, status,
+        workspace signal, selected tab."""
         gr = _gr()
-        s = self.store.load(saved_sid) or Session()
-        info = ""
-        if s.video:
-            try:
-                from zeal.video import probe
+        s = self.session(saved_sid)
+        with s.lock:
+            info = ""
+            if s.video:
+                try:
+                    from zeal.video import probe
 
-                info = video_info_markdown(probe(s.video))
-            except ZealError:
-                s.video = None
-        if s.result is not None and not info:
-            info = f"Restored the last result for {Path(s.result.video.path).name} (the video file is gone)."
-        # Nothing to restore: leave the player and the class choice alone (the user may be busy).
-        video = gr.update(value=s.video) if s.video else gr.update()
-        classes, questions = gr.update(), gr.update()
-        if s.result is not None:
-            names = list(s.result.classes)
-            classes = gr.update(choices=names, value=names)
-            questions = [[c.label, c.query.get("start", ""), c.query.get("end", ""), c.query.get("description", "")]
-                         for c in s.result.classes.values()]
-        return (s.sid, video, info or gr.update(), classes, questions, *self.view(s))
+                    info = video_info_markdown(probe(s.video))
+                except ZealError:
+                    s.video = None
+            if s.result is not None and not info:
+                info = f"Restored the last result for {Path(s.result.video.path).name} (the video file is gone)."
+            video = gr.update(value=s.video) if s.video else gr.update()
+            classes, questions = gr.update(), gr.update()
+            if s.result is not None:
+                names = list(s.result.classes)
+                classes = gr.update(choices=names, value=names)
+                questions = [[c.label, c.query.get("start", ""), c.query.get("end", ""), c.query.get("description", "")]
+                             for c in s.result.classes.values() if c.query]
+            tab = gr.update(selected="review") if s.result is not None else gr.update()
+            return (s.sid, s.sid, video, info or gr.update(), classes, questions, self.status(s), signal(s.sid), tab)
 
     # --- 1. video ------------------------------------------------------------------------------
-    def open_video(self, video: str | None, state: Session | None):
-        """A video was uploaded or picked. Outputs: video info, then VIEW_OUTPUTS."""
+    def open_video(self, video: str | None, sid: str | None):
+        """A video was uploaded or picked. Outputs: video info, status, workspace signal."""
         from zeal.video import probe
 
-        s = self.session(state)
+        s = self.session(sid)
         if not video:
-            return ("", *self.view(s))
-        if video == s.video:
-            return (video_info_markdown(probe(video)), *self.view(s))
+            return "", self.status(s), signal(s.sid)
         try:
             info = probe(video)
         except ZealError as exc:
             raise _error(exc) from None
+        if video == s.video:
+            return video_info_markdown(info), self.status(s), signal(s.sid)
         if info.duration_s > self.limits.max_duration_min * 60:
             raise _gr().Error(f"{Path(video).name} lasts {info.duration_s / 60:.1f} min, longer than this app's "
                               f"limit of {self.limits.max_duration_min:g} min: cut it, or restart the app with "
                               "--max-duration-min")
-        s.video, s.result, s.selected, s.ground_truth = video, None, None, {}
-        self._save(s)
-        return (video_info_markdown(info), *self.view(s))
-
-    def frame(self, time_s: float, s: Session):
-        """Thumbnail [H, W, 3] uint8 of the frame shown at time_s, or None without a video."""
-        if not s.video:
-            return None
-        from zeal.video import frames_at
-
-        try:
-            return frames_at(s.video, [max(0.0, float(time_s))], max_side=THUMB_SIDE).images[0]
-        except ZealError as exc:
-            raise _error(exc) from None
+        with s.lock:
+            s.video, s.result, s.ground_truth = video, None, {}
+            s.review = type(s.review)()
+            self._save(s)
+        return video_info_markdown(info), self.status(s), signal(s.sid)
 
     # --- 2. classes and questions ---------------------------------------------------------------
     @staticmethod
@@ -354,25 +308,6 @@ class Callbacks:
     def sync_table(classes: Sequence[str] | None, table: Any):
         return rows_for_classes(classes or [], table) or None
 
-    def propose_classes(self, video: str | None, library: str, top_k: float, state: Session | None):
-        """CLIP's top-k classes of the library for this video. Outputs: classes value, ranking text."""
-        gr = _gr()
-        s = self.session(state)
-        video = video or s.video
-        if not video:
-            raise gr.Error("open a video first (upload one or pick an example)")
-        names = self.library_choices(library)
-        try:
-            ranked = self.pipeline.rank_classes(video, names)
-        except ModelError as exc:
-            raise gr.Error(_with_hint(exc)) from None
-        except ZealError as exc:
-            raise _error(exc) from None
-        k = max(1, int(top_k))
-        top = [n for n, _ in ranked[:k]]
-        text = "CLIP's ranking for this video: " + ", ".join(f"{n} ({v:.3f})" for n, v in ranked[: max(k, 5)])
-        return gr.update(value=top), text
-
     def load_queries(self, path: str | None, classes: Sequence[str] | None):
         """A query JSON file -> (classes value, table rows)."""
         gr = _gr()
@@ -387,17 +322,6 @@ class Callbacks:
         rows = [[q.name, q.start, q.end, q.description] for q in qs]
         names = list(dict.fromkeys([*(classes or []), *qs.names]))
         return gr.update(choices=names, value=qs.names), rows
-
-    def save_queries(self, table: Any, state: Session | None):
-        """The question table as a query JSON file to download; outputs (state, file path)."""
-        s = self.session(state)
-        try:
-            qs = queries_from_table(table)
-        except ZealError as exc:
-            raise _error(exc) from None
-        path = self.store.folder(s.sid) / "queries.json"
-        qs.save(path)
-        return s, str(path)
 
     def generate_with_llm(self, table: Any, base_url: str, model: str, api_key: str):
         """Questions for every class in the table from an OpenAI-compatible LLM; returns the table
@@ -418,26 +342,48 @@ class Callbacks:
             raise _error(RuntimeError(f"LLM request failed: {type(exc).__name__}: {exc}"), key) from None
         return [[q.name, q.start, q.end, q.description] for q in qs]
 
-    # --- 3. run ----------------------------------------------------------------------------------
-    @staticmethod
-    def params(lam: float, top_p: float, sigma: float, merge_iou: float, min_score: float) -> ProposalParams:
-        try:
-            return ProposalParams(top_p=float(top_p), lam=float(lam), nms_sigma=float(sigma),
-                                  merge_iou=float(merge_iou), min_score=float(min_score))
-        except (ZealError, TypeError, ValueError) as exc:
-            raise _error(exc) from None
-
-    def run(self, video: str | None, table: Any, known: bool, lam: float, top_p: float, sigma: float,
-            merge_iou: float, min_score: float, state: Session | None, progress: Callable | None = None):
-        """Analyse the session's video with the table's questions. Outputs VIEW_OUTPUTS."""
+    def propose_classes(self, video: str | None, library: str, top_k: float, sid: str | None):
+        """CLIP's top-k classes of the library for this video. Outputs: classes value, ranking text."""
         gr = _gr()
-        s = self.session(state)
+        s = self.session(sid)
+        video = video or s.video
+        if not video:
+            raise gr.Error("open a video first (upload one or pick an example)")
+        names = self.library_choices(library)
+        try:
+            ranked = self.pipeline.rank_classes(video, names)
+        except ModelError as exc:
+            raise gr.Error(_with_hint(exc)) from None
+        except ZealError as exc:
+            raise _error(exc) from None
+        k = max(1, int(top_k))
+        top = [n for n, _ in ranked[:k]]
+        text = "CLIP's ranking for this video: " + ", ".join(f"{n} ({v:.3f})" for n, v in ranked[: max(k, 5)])
+        return gr.update(value=top), text
+
+    def save_queries(self, table: Any, sid: str | None):
+        """The question table as a query JSON file to download."""
+        s = self.session(sid)
+        try:
+            qs = queries_from_table(table)
+        except ZealError as exc:
+            raise _error(exc) from None
+        path = self.store.folder(s.sid) / "queries.json"
+        qs.save(path)
+        return str(path)
+
+    # --- 3. run ----------------------------------------------------------------------------------
+    def run(self, video: str | None, table: Any, known: bool, sid: str | None, progress: Callable | None = None):
+        """Analyse the session's video with the table's questions. Every interval a person made,
+        edited, accepted or rejected stays; only unreviewed proposals are replaced.
+        Outputs: status, workspace signal, selected tab."""
+        gr = _gr()
+        s = self.session(sid)
         video = video or s.video
         if not video:
             raise gr.Error("open a video first (upload one or pick an example)")
         if video != s.video:  # the player holds a video this session has not opened yet
-            self.open_video(video, s)
-        params = self.params(lam, top_p, sigma, merge_iou, min_score)
+            self.open_video(video, s.sid)
         try:
             queries = queries_from_table(table)
         except ZealError as exc:
@@ -445,9 +391,8 @@ class Callbacks:
         s.cancel.clear()
         report = _ProgressReporter(progress)
         try:
-            result = self.pipeline.run(video, queries=queries, known_classes=bool(known), progress=report,
-                                       cancel=s.cancel.is_set)
-            result = self.pipeline.repropose(result, params)
+            fresh = self.pipeline.run(video, queries=queries, known_classes=bool(known), progress=report,
+                                      cancel=s.cancel.is_set)
         except ModelError as exc:
             raise gr.Error(_with_hint(exc)) from None
         except ZealError as exc:
@@ -455,180 +400,67 @@ class Callbacks:
 
             if isinstance(exc, Cancelled):
                 gr.Warning(str(exc))
-                return self.view(s)
+                return self.status(s), gr.update(), gr.update()
             raise _error(exc) from None
         except (OSError, ImportError, RuntimeError) as exc:  # a model library failing to load weights
             log.exception("analysis failed")
             raise gr.Error(f"the analysis failed: {type(exc).__name__}: {exc}. {MODEL_HINT}") from None
-        s.shown_class = None
-        return self._commit(s, result, None)
+        with s.lock:  # edits made during the run are in s.result: they are carried over too
+            fresh = self.pipeline.repropose(fresh, s.params)
+            merged, carried = carry_over(s.result, fresh, suppressed=s.review.deleted)
+            first = s.result is None
+            s.result = merged
+            s.review.rev += 1
+            self._save(s, result=True, review=True)
+            note = "" if first else f"Re-run: {carried.sentence()}."
+            return self.status(s, note), signal(s.sid), gr.update(selected="review")
 
-    def cancel(self, state: Session | None):
-        s = self.session(state)
+    def cancel(self, sid: str | None):
+        s = self.session(sid)
         s.cancel.set()
         _gr().Info("Cancelling: the run stops after the current chunk of frames.")
-        return s
 
-    # --- 4. review -------------------------------------------------------------------------------
-    def repropose(self, lam, top_p, sigma, merge_iou, min_score, state: Session | None):
-        """New proposal settings on the cached curves: no model runs."""
-        s = self.session(state)
-        if s.result is None:
-            return self.view(s)
-        params = self.params(lam, top_p, sigma, merge_iou, min_score)
-        try:
-            result = keep_decisions(s.result, self.pipeline.repropose(s.result, params))
-        except ZealError as exc:
-            raise _error(exc) from None
-        return self._commit(s, result, None)
+    def load_ground_truth(self, path: str | None, sid: str | None):
+        """Ground truth for this video, drawn under the lanes. Outputs: status, workspace signal."""
+        s = self.session(sid)
+        with s.lock:
+            if not path:
+                s.ground_truth = {}
+            else:
+                video_id = Path(s.video or (s.result.video.path if s.result else "video")).stem
+                try:
+                    s.ground_truth = read_ground_truth(path, video_id)
+                except ZealError as exc:
+                    raise _error(exc) from None
+            self._save(s, review=False)
+            n = sum(len(v) for v in s.ground_truth.values())
+            return self.status(s, f"Ground truth: {n} segment(s) of {len(s.ground_truth)} class(es)."), signal(s.sid)
 
-    def show_class(self, label: str | None, state: Session | None):
-        s = self.session(state)
-        if s.result is not None and label in s.result.classes:
-            s.shown_class = label
-            self._save(s)
-        return self.view(s)
-
-    def edit_table(self, table: Any, state: Session | None):
-        """The annotator edited the intervals table (cells, added or removed rows)."""
-        s = self.session(state)
-        if s.result is None:
-            raise _gr().Error("run the analysis first: there are no intervals to edit yet")
-        try:
-            result = apply_table(s.result, _rows(table))
-        except ZealError as exc:
-            raise _error(exc) from None
-        return self._commit(s, result, None)
-
-    def select_row(self, state: Session | None, evt=None):
-        """A click on a table row selects that interval and seeks to its start.
-        Outputs: thumbnail, then VIEW_OUTPUTS."""
-        s = self.session(state)
-        row = None
-        if evt is not None and getattr(evt, "index", None) is not None:
-            idx = evt.index
-            row = int(idx[0]) if isinstance(idx, (list, tuple)) else int(idx)
-        if s.result is None or row is None or not 0 <= row < len(s.result.intervals):
-            return (None, *self.view(s))
-        s.selected = row
-        label, _, iv = plots.flat_intervals(s.result)[row]
-        s.shown_class = label
-        self._save(s)
-        return (self.frame(iv.start_s, s), *self.view(s, seek=iv.start_s))
-
-    def chart_click(self, message: str, state: Session | None):
-        """A click on a chart ('time|row|nonce' written by the page script): thumbnail of that frame,
-        and the interval selected when a band was clicked. Outputs: thumbnail, then VIEW_OUTPUTS."""
-        s = self.session(state)
-        try:
-            t_text, row_text, *_ = str(message).split("|")
-            t, row = float(t_text), int(float(row_text))
-        except ValueError:
-            return (_gr().update(), *self.view(s))
-        if s.result is not None and 0 <= row < len(s.result.intervals):
-            s.selected = row
-            s.shown_class = plots.flat_intervals(s.result)[row][0]
-            self._save(s)
-        return (self.frame(t, s), *self.view(s))
-
-    def key(self, message: str, state: Session | None):
-        """A keyboard command ('cmd|playhead_s|nonce' from the page script). Outputs VIEW_OUTPUTS."""
-        s = self.session(state)
-        cmd, playhead, *_ = (str(message).split("|") + ["", ""])[:3]
-        r = s.result
-        if r is None or cmd not in KEY_COMMANDS:
-            return self.view(s)
-        flat = plots.flat_intervals(r)
-        try:
-            if cmd == "insert":
-                return self.add_at(playhead, s.shown_class, s)
-            if not flat:
-                return self.view(s)
-            if cmd in ("next", "prev"):
-                if s.selected is None:
-                    row = 0 if cmd == "next" else len(flat) - 1
-                else:
-                    row = (s.selected + (1 if cmd == "next" else -1)) % len(flat)
-                s.selected = row
-                s.shown_class = flat[row][0]
-                self._save(s)
-                return self.view(s, seek=flat[row][2].start_s)
-            if s.selected is None:
-                _gr().Warning("select an interval first (n / p, or click one)")
-                return self.view(s)
-            iv = flat[s.selected][2]
-            if cmd in ("accept", "reject"):
-                result, row = replace_interval(r, s.selected, replace(iv, state="accepted" if cmd == "accept" else "rejected"))
-                return self._commit(s, result, row)
-            step = sampling_step(r) * (1 if cmd.endswith("+") else -1)
-            edge = "start" if cmd.startswith("start") else "end"
-            result, row = nudge(r, s.selected, edge, step)
-            moved = plots.flat_intervals(result)[row][2]
-            return self._commit(s, result, row, seek=moved.start_s if edge == "start" else moved.end_s)
-        except EditError as exc:
-            raise _error(exc) from None
-
-    def add_at(self, playhead: Any, label: str | None, state: Session | None):
-        """A human interval of the shown class from the play head (DEFAULT_NEW_INTERVAL_S long)."""
-        s = self.session(state)
-        if s.result is None:
-            raise _gr().Error("run the analysis first; then intervals can be added by hand")
-        label = label if label in s.result.classes else s.shown_class
-        try:
-            t = float(playhead) if not _blank(playhead) else 0.0
-        except ValueError:
-            t = 0.0
-        end = min(float(s.result.video.duration_s), t + DEFAULT_NEW_INTERVAL_S)
-        try:
-            result, row = add_interval(s.result, label, max(0.0, min(t, end - sampling_step(s.result))), end)
-        except EditError as exc:
-            raise _error(exc) from None
-        return self._commit(s, result, row, seek=t)
-
-    def set_all(self, accepted: bool, state: Session | None):
-        """Accept or reject every interval of the shown class."""
-        s = self.session(state)
-        if s.result is None:
-            return self.view(s)
-        result = s.result
-        for row, (label, _, iv) in enumerate(plots.flat_intervals(s.result)):
-            if label == s.shown_class and iv.accepted != accepted:
-                result, _ = replace_interval(result, row, replace(iv, state="accepted" if accepted else "rejected"))
-        return self._commit(s, result, None)
-
-    def load_ground_truth(self, path: str | None, state: Session | None):
-        s = self.session(state)
-        if not path:
-            s.ground_truth = {}
-            self._save(s)
-            return self.view(s)
-        video_id = Path(s.video or (s.result.video.path if s.result else "video")).stem
-        try:
-            gt = read_ground_truth(path, video_id)
-        except ZealError as exc:
-            raise _error(exc) from None
-        s.ground_truth = gt
-        self._save(s)
-        return self.view(s)
-
-    # --- 5. export -------------------------------------------------------------------------------
-    def export(self, formats: Sequence[str] | None, state: Session | None):
-        """Accepted intervals in the chosen formats; outputs (state, list of file paths)."""
+    # --- 4. export -------------------------------------------------------------------------------
+    def export(self, formats: Sequence[str] | None, include: str | None, proposals: str | None, sid: str | None):
+        """The reviewed intervals in the chosen formats; returns the list of file paths."""
         gr = _gr()
         from zeal.export import export
 
-        s = self.session(state)
+        s = self.session(sid)
         if s.result is None:
             raise gr.Error("nothing to export yet: run the analysis first")
+        states = EXPORT_CHOICES.get(include or "", EXPORT_CHOICES["accepted only"])
+        which = PROPOSAL_CHOICES.get(proposals or "", "review")
         formats = list(formats or EXPORT_DEFAULT)
         out_dir = self.store.folder(s.sid) / "exports" / time.strftime("%Y%m%d-%H%M%S")
         paths: list[str] = []
-        try:
-            for fmt in formats:
-                paths += [str(p) for p in export(s.result, fmt, out_dir, proposals="all")]
-        except ZealError as exc:
-            raise _error(exc) from None
-        return s, paths
+        with s.lock:
+            try:
+                for fmt in formats:
+                    paths += [str(p) for p in export(s.result, fmt, out_dir, states=states, proposals=which)]
+            except ZealError as exc:
+                raise _error(exc) from None
+            n = counts(iv for iv in s.result.intervals if iv.state in states and (which == "all" or iv.reviewed or iv.in_review_set))
+        if not sum(n.values()):
+            gr.Warning("The export holds no interval: accept some in the Review tab first, or choose "
+                       "'accepted + unreviewed'.")
+        return paths
 
 
 class _ProgressReporter:
