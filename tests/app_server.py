@@ -64,7 +64,7 @@ def tiny_models(root: Path) -> dict[str, str]:
 
 
 def start_app(tmp: Path, models: dict[str, str], extra: list[str] | None = None,
-              env: dict[str, str] | None = None) -> AppProcess:
+              env: dict[str, str] | None = None, fps: float = TEST_FPS) -> AppProcess:
     """Launch app.py on a free port and wait until it answers; the app's output goes to a log file."""
     port = free_port()
     work_dir = tmp / "work"
@@ -72,7 +72,7 @@ def start_app(tmp: Path, models: dict[str, str], extra: list[str] | None = None,
     cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--no-browser",
            "--lvlm", models["lvlm"], "--clip-model", models["clip_model"],
            "--clip-pretrained", models["clip_pretrained"], "--clip-config", models["clip_config"],
-           "--fps", str(TEST_FPS), "--device", "cpu", "--cache-dir", str(tmp / "cache"),
+           "--fps", str(fps), "--device", "cpu", "--cache-dir", str(tmp / "cache"),
            "--work-dir", str(work_dir), *(extra or [])]
     full_env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1",
                 "GRADIO_TEMP_DIR": str(work_dir / "uploads"), **(env or {})}

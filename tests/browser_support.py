@@ -63,11 +63,11 @@ def open_clip(page, clip: Path, classes: list[str], question_hint: str) -> None:
     page.wait_for_selector(f"#zeal-queries :text('{question_hint}')", timeout=WAIT_MS)
 
 
-def run_and_wait(page, min_intervals: int = 1) -> None:
+def run_and_wait(page, min_intervals: int = 1, timeout_ms: int = WAIT_MS) -> None:
     before = page.evaluate("() => window.zealWorkspace ? window.zealWorkspace.rev() : -1")
     page.click("#zeal-run")
     page.wait_for_function("(b) => window.zealWorkspace && window.zealWorkspace.ready() && "
-                           "window.zealWorkspace.rev() !== b", arg=before, timeout=WAIT_MS)
+                           "window.zealWorkspace.rev() !== b", arg=before, timeout=timeout_ms)
     wait_ready(page, min_intervals)
 
 

@@ -177,15 +177,18 @@ class ZealPipeline:
         """The same curves with new proposal settings: no model runs. Every interval a person
         made, edited, accepted or rejected stays (see `zeal.review.carry_over`); only unreviewed
         model proposals are replaced, leaving out those whose id is in `suppressed`."""
-        out = copy.deepcopy(result)
-        for label, cls in out.classes.items():
+        classes = {}
+        for label, cls in result.classes.items():
             c = cls.curves
             if not np.isfinite(c.start_raw).all():  # a class kept for its reviewed intervals only
-                cls.intervals = []
+                classes[label] = ClassResult(label, dict(cls.query), c, [])
                 continue
-            c.start_norm, c.end_norm = normalize(c.start_raw, params.minmax_eps), normalize(c.end_raw, params.minmax_eps)
-            cls.intervals = _intervals(c, out.times_s, label, params)
-        out.settings = {**out.settings, "proposals": vars(params).copy()}
+            # Raw curves are shared (never changed); the normalized ones follow the new settings.
+            curves = Curves(c.start_raw, c.end_raw, c.actionness, normalize(c.start_raw, params.minmax_eps),
+                            normalize(c.end_raw, params.minmax_eps))
+            classes[label] = ClassResult(label, dict(cls.query), curves, _intervals(curves, result.times_s, label, params))
+        out = Result(result.video, result.times_s, classes,
+                     {**copy.deepcopy(result.settings), "proposals": vars(params).copy()})
         return carry_over(result, out, suppressed)[0]
 
     # --- internals -------------------------------------------------------------------------

@@ -112,7 +112,7 @@ class Interval:
         return self.source == HUMAN or self.state != UNREVIEWED
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # flat fields only: much faster than asdict for thousands of intervals
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Interval":
