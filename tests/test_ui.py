@@ -1,12 +1,15 @@
-"""The running app, driven through gradio_client as a script would: upload a real clip, choose classes,
-run with tiny real-architecture models, fetch the CSV, edit intervals, and two users at once."""
+"""The running app, driven through gradio_client and plain HTTP as a script would: upload a real clip,
+choose classes, run with tiny real-architecture models, edit through the workspace's server
+functions exactly as the page sends them, export, and two users at once."""
 
 from __future__ import annotations
 
 import csv
+import json
 import subprocess
 import sys
 import threading
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -15,7 +18,8 @@ from app_server import EXAMPLE_CLIP, ROOT, SECOND_CLIP, start_app, tiny_models
 
 pytestmark = pytest.mark.timeout(300)
 UPLOAD_LIMIT_MB = 1
-DEFAULT_PARAMS = (0.1, 0.35, 1.3, 0.9, 0.1)  # lambda, top-p, sigma, merge IoU, min score (the paper's)
+ACCEPTED_ONLY, WITH_UNREVIEWED = "accepted only", "accepted + unreviewed"
+REVIEW_SET = "review set (one candidate per action)"
 
 
 @pytest.fixture(scope="session")
@@ -51,70 +55,105 @@ def read_csv(paths) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def analyse(c, video: Path, classes: list[str], params=DEFAULT_PARAMS):
-    """Open the video, choose known classes, run; returns the run's intervals table rows."""
+def analyse(c, video: Path, classes: list[str]) -> tuple[str, str]:
+    """Open the video, choose known classes, run; returns (session id, status text)."""
     from gradio_client import handle_file
 
-    info = c.predict(handle_file(str(video)), api_name="/open_video")[0]
+    # (gr.State outputs stay on the server; the workspace signal names the session)
+    info, _, signal = c.predict(handle_file(str(video)), api_name="/open_video")
     assert video.name in info and "fps" in info
     questions = c.predict(classes, {"headers": [], "data": []}, api_name="/set_classes")
     assert [r[0] for r in table_data(questions)] == classes
-    out = c.predict(handle_file(str(video)), questions, True, *params, api_name="/run")
-    return table_data(out[2]), out[4]
+    status, signal, *_ = c.predict(handle_file(str(video)), questions, True, api_name="/run")
+    return json.loads(signal)["sid"], status
 
 
-def test_upload_run_and_fetch_the_csv(app):
+def export(c, include: str = ACCEPTED_ONLY) -> list[dict]:
+    return read_csv(c.predict(["csv"], include, REVIEW_SET, api_name="/export"))
+
+
+class Workspace:
+    """The workspace's server functions over HTTP, as the page calls them (Gradio's
+    /component_server route)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        with urllib.request.urlopen(url + "config", timeout=30) as r:
+            config = json.load(r)
+        self.component = next(c["id"] for c in config["components"]
+                              if c.get("props", {}).get("elem_id") == "zeal-workspace")
+
+    def call(self, fn: str, data: dict) -> dict:
+        body = json.dumps({"data": data, "component_id": self.component, "fn_name": fn,
+                           "session_hash": "test"}).encode()
+        req = urllib.request.Request(self.url + "gradio_api/component_server/", data=body,
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.load(r)
+
+
+def intervals_of(page: dict) -> dict[str, dict]:
+    fields = page["result"]["fields"]
+    classes = [c["name"] for c in page["result"]["classes"]]
+    out = {}
+    for row in page["result"]["intervals"]:
+        d = dict(zip(fields, row))
+        out[d["id"]] = {"id": d["id"], "label": classes[d["class"]], "start_s": d["start_s"], "end_s": d["end_s"],
+                        "score": d["score"], "source": "human" if d["human"] else "model",
+                        "state": ("unreviewed", "accepted", "rejected")[d["state"]],
+                        "in_review_set": bool(d["in_review_set"]), "version": d["version"]}
+    return out
+
+
+def op(before: dict | None, after: dict | None) -> dict:
+    strip = lambda d: d and {k: v for k, v in d.items() if k != "version"}  # noqa: E731
+    iid = (after or before)["id"]
+    return {"id": iid, "v": ((before or {}).get("version") or 0) + 1, "before": strip(before), "after": strip(after)}
+
+
+def test_upload_run_edit_and_export(app):
     c = client(app)
-    rows, status = analyse(c, EXAMPLE_CLIP, ["BasketballDunk", "Diving"])
-    assert "4 scored by the model" in status
-    assert rows, "the tiny models should propose at least one interval with the default settings"
-    exported = read_csv(c.predict(["csv"], api_name="/export"))
-    assert {"video", "class", "start_s", "end_s", "score", "source", "fps", "accepted"} <= set(exported[0])
-    # exactly the accepted intervals the table showed, with the same times, classes and scores
-    shown = sorted((r[4], round(r[2], 3), round(r[3], 3), round(r[5], 3)) for r in rows if r[1])
-    got = sorted((r["class"], round(float(r["start_s"]), 3), round(float(r["end_s"]), 3),
-                  round(float(r["score"]), 3)) for r in exported)
-    assert got == shown
-    assert {r["video"] for r in exported} == {"basketball"} and {r["source"] for r in exported} == {"model"}
+    sid, status = analyse(c, EXAMPLE_CLIP, ["BasketballDunk", "Diving"])
+    assert "4 scored by the model" in status and "review set" in status
+    # nothing is accepted before the annotator says so: the default export is empty
+    assert export(c) == []
+    ws = Workspace(app.url)
+    page = ws.call("load", {"sid": sid})
+    ivs = intervals_of(page)
+    shown = [iv for iv in ivs.values() if iv["in_review_set"]]
+    assert shown and all(iv["state"] == "unreviewed" for iv in ivs.values())
+    rows = export(c, WITH_UNREVIEWED)
+    assert {r["id"] for r in rows} == {iv["id"] for iv in shown}
 
-    # a second run of the same questions reuses every score from the cache, and says so
-    _, status = analyse(c, EXAMPLE_CLIP, ["BasketballDunk", "Diving"])
-    assert "0 scored by the model, 4 reused from cache" in status
-
-
-def test_sliders_and_table_edits_reach_the_export(app):
-    from gradio_client.exceptions import AppError
-
-    c = client(app)
-    rows, _ = analyse(c, EXAMPLE_CLIP, ["BasketballDunk"])
-    assert len(rows) >= 2
-    # a min score no interval reaches: nothing proposed, instantly (no model run)
-    out = c.predict(0.1, 0.35, 1.3, 0.9, 1.0, api_name="/repropose")
-    assert table_data(out[2]) == []
-    rows = table_data(c.predict(*DEFAULT_PARAMS, api_name="/repropose")[2])
-    assert len(rows) >= 2
-
-    # reject the first interval, move the second one's end, add one by hand (empty '#')
-    edited = [list(r) for r in rows]
-    edited[0][1] = False
-    edited[1][3] = round(edited[1][2] + 1.0, 3)
-    edited.append([None, True, 8.0, 9.5, "BasketballDunk", None, None])
-    headers = ["#", "accept", "start (s)", "end (s)", "class", "score", "source"]
-    out = c.predict({"headers": headers, "data": edited}, api_name="/edit_intervals")
-    after = table_data(out[2])
-    assert len(after) == len(rows) + 1
-    exported = read_csv(c.predict(["csv"], api_name="/export"))
-    assert len(exported) == len(rows)  # one rejected, one added
-    spans = {(round(float(r["start_s"]), 3), round(float(r["end_s"]), 3), r["source"]) for r in exported}
-    assert (8.0, 9.5, "human") in spans
-    assert (round(edited[1][2], 3), round(edited[1][2] + 1.0, 3), "human") in spans
-
+    # accept one, move another one's end, add one, delete one: one batch, as the page sends it
+    a, b = sorted(shown, key=lambda iv: iv["start_s"])[:2]
+    acc = {**a, "state": "accepted"}
+    moved = {**b, "end_s": min(b["end_s"] + 0.5, 10.0), "source": "human", "state": "accepted"}
+    new = {"id": "h0123456789ab", "label": "BasketballDunk", "start_s": 8.0, "end_s": 9.5, "score": 1.0,
+           "source": "human", "state": "accepted", "in_review_set": True}
+    edits = [{"seq": 1, "kind": "do", "gid": "g1", "label": "accept", "ops": [op(a, acc)]},
+             {"seq": 2, "kind": "do", "gid": "g2", "label": "move end", "ops": [op(b, moved)]},
+             {"seq": 3, "kind": "do", "gid": "g3", "label": "draw", "ops": [op(None, new)]}]
+    ack = ws.call("edit", {"sid": sid, "client": "script", "edits": edits})
+    assert ack["applied"] == 3 and ack["last_seq"] == 3
+    assert ws.call("edit", {"sid": sid, "client": "script", "edits": edits})["applied"] == 0  # re-sent: once
+    rows = export(c)
+    got = {r["id"]: (r["class"], float(r["start_s"]), float(r["end_s"]), r["state"], r["source"]) for r in rows}
+    us = lambda t: round(t, 6)  # noqa: E731 (the CSV keeps microseconds)
+    assert got == {a["id"]: (a["label"], us(a["start_s"]), us(a["end_s"]), "accepted", "model"),
+                   b["id"]: (b["label"], us(b["start_s"]), us(moved["end_s"]), "accepted", "human"),
+                   new["id"]: ("BasketballDunk", 8.0, 9.5, "accepted", "human")}
     # a bad edit (end before start) is refused with a message, and nothing changes
-    bad = [list(r) for r in after]
-    bad[0][3] = bad[0][2] - 1.0
-    with pytest.raises(AppError, match="end must be after the start"):
-        c.predict({"headers": headers, "data": bad}, api_name="/edit_intervals")
-    assert read_csv(c.predict(["csv"], api_name="/export")) == exported
+    bad = {**new, "end_s": 7.0}
+    refused = ws.call("edit", {"sid": sid, "client": "script",
+                               "edits": [{"seq": 4, "kind": "do", "gid": "g4", "label": "x", "ops": [op(new, bad)]}]})
+    assert "end must be after the start" in refused["error"]
+    assert export(c) == rows
+
+    # a re-run of the same questions reuses every score and keeps every reviewed interval
+    sid2, status = analyse(c, EXAMPLE_CLIP, ["BasketballDunk", "Diving"])
+    assert sid2 == sid and "0 scored by the model, 4 reused from cache" in status and "kept 3 reviewed" in status
+    assert export(c) == rows
 
 
 def test_two_users_at_once_get_their_own_results(app):
@@ -127,7 +166,7 @@ def test_two_users_at_once_get_their_own_results(app):
             c = client(app)
             video, classes = jobs[key]
             analyse(c, video, classes)
-            results[key] = read_csv(c.predict(["csv"], api_name="/export"))
+            results[key] = export(c, WITH_UNREVIEWED)
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
 

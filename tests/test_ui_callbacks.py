@@ -1,5 +1,6 @@
 """The app's handlers in-process, on the real pipeline with tiny models: cancel, a model that cannot
-load, the LLM key never echoed, and the pure session edits and the session file behind page reloads."""
+load, the duration limit, the LLM key never echoed, ground truth. (The review workspace's edits and
+files: tests/test_workspace.py.)"""
 
 from __future__ import annotations
 
@@ -9,19 +10,14 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gradio as gr
-import numpy as np
 import pytest
 
 from app_server import EXAMPLE_CLIP, tiny_models
 from zeal.config import ZealConfig, with_overrides
 from zeal.errors import ZealError
 from zeal.pipeline import ZealPipeline
-from zeal.types import ClassResult, Curves, Interval, Result, VideoInfo
 from zeal_ui.callbacks import AppLimits, Callbacks, rows_for_classes
-from zeal_ui.session import (EditError, Session, SessionStore, add_interval, apply_table, keep_decisions,
-                             nudge, read_ground_truth, replace_interval, table_rows)
-
-PARAMS = (0.1, 0.35, 1.3, 0.9, 0.1)
+from zeal_ui.session import SessionStore, read_ground_truth
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +34,7 @@ def make_callbacks(tmp_path, lvlm: str, clip_model: str, clip_pretrained: str) -
 
 def test_cancel_stops_the_run_and_keeps_the_previous_state(models, tmp_path):
     cb = make_callbacks(tmp_path, models["lvlm"], models["clip_model"], models["clip_pretrained"])
-    s = Session()
+    s = cb.session(None)
     table = rows_for_classes(["Diving"], None)
     calls = []
 
@@ -48,21 +44,21 @@ def test_cancel_stops_the_run_and_keeps_the_previous_state(models, tmp_path):
             s.cancel.set()
 
     with pytest.warns(UserWarning, match="cancelled"):  # gr.Warning outside a page is a Python warning
-        out = cb.run(str(EXAMPLE_CLIP), table, True, *PARAMS, s, progress=press_cancel_on_first_report)
-    assert out[0] is s and s.result is None  # cancelled: no half result
+        out = cb.run(str(EXAMPLE_CLIP), table, True, s.sid, progress=press_cancel_on_first_report)
+    assert out[0] == s.sid and s.result is None  # cancelled: no half result
     frames = [d for d in calls if d and d.startswith("scoring frames")]
     assert frames and "ETA" in frames[0] and "/41" in frames[0]  # 10 s at 4 fps: 41 frames
     # the next run is not cancelled by the old press, and reuses the frames scored before it
-    out = cb.run(str(EXAMPLE_CLIP), table, True, *PARAMS, s)
+    out = cb.run(str(EXAMPLE_CLIP), table, True, s.sid)
     assert s.result is not None and set(s.result.classes) == {"Diving"}
-    assert "frames sampled" in out[5]
+    assert "frames sampled" in out[1] and json.loads(out[2])["sid"] == s.sid
 
 
 def test_a_model_that_cannot_load_says_how_to_point_at_local_weights(models, tmp_path):
     cb = make_callbacks(tmp_path, str(tmp_path / "no-such-model"), models["clip_model"], models["clip_pretrained"])
-    s = Session()
+    s = cb.session(None)
     with pytest.raises(gr.Error) as info:
-        cb.run(str(EXAMPLE_CLIP), rows_for_classes(["Diving"], None), True, *PARAMS, s)
+        cb.run(str(EXAMPLE_CLIP), rows_for_classes(["Diving"], None), True, s.sid)
     message = str(info.value)
     assert "no-such-model" in message and "--lvlm" in message and "ZEAL_LVLM" in message
     assert s.result is None
@@ -70,10 +66,16 @@ def test_a_model_that_cannot_load_says_how_to_point_at_local_weights(models, tmp
 
 def test_videos_longer_than_the_limit_are_refused(tmp_path):
     cb = Callbacks(pipeline=None, store=SessionStore(tmp_path), limits=AppLimits(max_duration_min=0.1))
-    s = Session()
+    s = cb.session(None)
     with pytest.raises(gr.Error, match="longer than this app's limit of 0.1 min.*--max-duration-min"):
-        cb.open_video(str(EXAMPLE_CLIP), s)
+        cb.open_video(str(EXAMPLE_CLIP), s.sid)
     assert s.video is None
+
+
+def test_export_before_any_result_says_what_to_do(tmp_path):
+    cb = Callbacks(pipeline=None, store=SessionStore(tmp_path))
+    with pytest.raises(gr.Error, match="run the analysis first"):
+        cb.export(["csv"], "accepted only", None, None)
 
 
 class _BadLLM(BaseHTTPRequestHandler):
@@ -111,61 +113,7 @@ def test_the_llm_key_is_used_but_never_echoed(tmp_path, caplog):
     assert not any(key in p.read_text(errors="ignore") for p in tmp_path.rglob("*") if p.is_file())
 
 
-# --- pure edits and the session file ----------------------------------------------------------
-
-def small_result() -> Result:
-    times = np.arange(0, 10.5, 0.5)
-    n = len(times)
-    curves = Curves(*(np.linspace(0.1, 0.9, n) for _ in range(5)))
-    ivs = {"A": [Interval(1.0, 3.0, "A", 0.5), Interval(5.0, 8.0, "A", 0.3)], "B": [Interval(2.0, 4.0, "B", 0.4)]}
-    classes = {k: ClassResult(k, {"start": "Is it?", "end": "Is it?", "description": "d"}, curves, v)
-               for k, v in ivs.items()}
-    return Result(VideoInfo("/v/clip.mp4", 10.0, 300, 30.0, 64, 48), times, classes, {})
-
-
-def test_table_edits_mark_human_work_and_refuse_bad_rows():
-    r = small_result()
-    rows = table_rows(r)
-    assert [row[4] for row in rows] == ["A", "B", "A"]  # sorted by start
-    rows[0][1] = False  # reject: still a model interval
-    rows[1][3] = 4.5  # move an end: now human
-    del rows[2]  # delete
-    rows.append([None, True, 9.0, 9.5, "B", None, None])  # add
-    out = apply_table(r, rows)
-    got = {(iv.label, iv.start_s, iv.end_s, iv.source, iv.accepted) for iv in out.intervals}
-    assert got == {("A", 1.0, 3.0, "model", False), ("B", 2.0, 4.5, "human", True), ("B", 9.0, 9.5, "human", True)}
-    for bad, message in [([[0, True, 3.0, 1.0, "A", 0.5, "model"]], "end must be after"),
-                         ([[None, True, 1.0, 2.0, "Nope", None, None]], "not in this result"),
-                         ([[7, True, 1.0, 2.0, "A", 0.5, "model"]], "not one of")]:
-        with pytest.raises(EditError, match=message):
-            apply_table(r, bad)
-    assert r.intervals == small_result().intervals  # the original is untouched
-
-
-def test_nudge_add_and_keep_rejections():
-    r = small_result()
-    r2, row = nudge(r, 0, "start", 0.5)
-    iv = table_rows(r2)[row]
-    assert (iv[2], iv[3], iv[6]) == (1.5, 3.0, "human")
-    r3, row = add_interval(r, "B", 6.0, 7.0)
-    assert table_rows(r3)[row][4:] == ["B", 1.0, "human"]
-    rejected, _ = replace_interval(r, 0, Interval(1.0, 3.0, "A", 0.5, "model", False))
-    again = keep_decisions(rejected, small_result())
-    assert [iv.accepted for iv in again.intervals] == [False, True, True]
-
-
-def test_session_file_round_trip_and_unsafe_ids(tmp_path):
-    store = SessionStore(tmp_path)
-    s = Session(video=None, result=small_result(), ground_truth={"A": [(1.0, 2.0)]}, selected=1, shown_class="B")
-    store.save(s)
-    back = store.load(s.sid)
-    assert back.result.intervals == s.result.intervals and back.ground_truth == {"A": [(1.0, 2.0)]}
-    assert back.selected == 1 and back.shown_class == "B"
-    for bad in ("../" + s.sid, "x" * 32, None, 5):
-        assert store.load(bad) is None
-    with pytest.raises(ValueError):
-        store.folder("../../etc")
-
+# --- ground truth ------------------------------------------------------------------------------
 
 def test_ground_truth_csv_and_activitynet(tmp_path):
     csv_file = tmp_path / "gt.csv"

@@ -17,7 +17,7 @@ import numpy as np
 
 from zeal.config import LLMConfig, list_presets, preset_info
 from zeal.errors import ModelError, QueryError, ZealError
-from zeal.review import NOT_REJECTED, carry_over, counts
+from zeal.review import NOT_REJECTED, carry_over, counts, select
 from zeal.types import ACCEPTED, Result
 from zeal_ui.session import Session, SessionStore, read_ground_truth
 from zeal_ui.workspace import signal
@@ -204,10 +204,8 @@ class Callbacks:
         self.store = store
         self.limits = limits
 
-    def session(self, sid: str | Session | None) -> Session:
+    def session(self, sid: str | None) -> Session:
         """The live session for this id (a new one for an unknown id)."""
-        if isinstance(sid, Session):
-            return sid
         return self.store.get(sid)
 
     def _save(self, s: Session, **what) -> None:
@@ -265,18 +263,18 @@ class Callbacks:
 
     # --- 1. video ------------------------------------------------------------------------------
     def open_video(self, video: str | None, sid: str | None):
-        """A video was uploaded or picked. Outputs: video info, status, workspace signal."""
+        """A video was uploaded or picked. Outputs: sid, video info, status, workspace signal."""
         from zeal.video import probe
 
         s = self.session(sid)
         if not video:
-            return "", self.status(s), signal(s.sid)
+            return s.sid, "", self.status(s), signal(s.sid)
         try:
             info = probe(video)
         except ZealError as exc:
             raise _error(exc) from None
         if video == s.video:
-            return video_info_markdown(info), self.status(s), signal(s.sid)
+            return s.sid, video_info_markdown(info), self.status(s), signal(s.sid)
         if info.duration_s > self.limits.max_duration_min * 60:
             raise _gr().Error(f"{Path(video).name} lasts {info.duration_s / 60:.1f} min, longer than this app's "
                               f"limit of {self.limits.max_duration_min:g} min: cut it, or restart the app with "
@@ -285,7 +283,7 @@ class Callbacks:
             s.video, s.result, s.ground_truth = video, None, {}
             s.review = type(s.review)()
             self._save(s)
-        return video_info_markdown(info), self.status(s), signal(s.sid)
+        return s.sid, video_info_markdown(info), self.status(s), signal(s.sid)
 
     # --- 2. classes and questions ---------------------------------------------------------------
     @staticmethod
@@ -376,7 +374,7 @@ class Callbacks:
     def run(self, video: str | None, table: Any, known: bool, sid: str | None, progress: Callable | None = None):
         """Analyse the session's video with the table's questions. Every interval a person made,
         edited, accepted or rejected stays; only unreviewed proposals are replaced.
-        Outputs: status, workspace signal, selected tab."""
+        Outputs: sid, status, workspace signal, selected tab."""
         gr = _gr()
         s = self.session(sid)
         video = video or s.video
@@ -400,7 +398,7 @@ class Callbacks:
 
             if isinstance(exc, Cancelled):
                 gr.Warning(str(exc))
-                return self.status(s), gr.update(), gr.update()
+                return s.sid, self.status(s), gr.update(), gr.update()
             raise _error(exc) from None
         except (OSError, ImportError, RuntimeError) as exc:  # a model library failing to load weights
             log.exception("analysis failed")
@@ -413,7 +411,7 @@ class Callbacks:
             s.review.rev += 1
             self._save(s, result=True, review=True)
             note = "" if first else f"Re-run: {carried.sentence()}."
-            return self.status(s, note), signal(s.sid), gr.update(selected="review")
+            return s.sid, self.status(s, note), signal(s.sid), gr.update(selected="review")
 
     def cancel(self, sid: str | None):
         s = self.session(sid)
@@ -421,7 +419,7 @@ class Callbacks:
         _gr().Info("Cancelling: the run stops after the current chunk of frames.")
 
     def load_ground_truth(self, path: str | None, sid: str | None):
-        """Ground truth for this video, drawn under the lanes. Outputs: status, workspace signal."""
+        """Ground truth for this video, drawn under the lanes. Outputs: sid, status, workspace signal."""
         s = self.session(sid)
         with s.lock:
             if not path:
@@ -434,7 +432,7 @@ class Callbacks:
                     raise _error(exc) from None
             self._save(s, review=False)
             n = sum(len(v) for v in s.ground_truth.values())
-            return self.status(s, f"Ground truth: {n} segment(s) of {len(s.ground_truth)} class(es)."), signal(s.sid)
+            return s.sid, self.status(s, f"Ground truth: {n} segment(s) of {len(s.ground_truth)} class(es)."), signal(s.sid)
 
     # --- 4. export -------------------------------------------------------------------------------
     def export(self, formats: Sequence[str] | None, include: str | None, proposals: str | None, sid: str | None):
@@ -442,8 +440,8 @@ class Callbacks:
         gr = _gr()
         from zeal.export import export
 
-        s = self.session(sid)
-        if s.result is None:
+        s = self.store.find(sid)
+        if s is None or s.result is None:
             raise gr.Error("nothing to export yet: run the analysis first")
         states = EXPORT_CHOICES.get(include or "", EXPORT_CHOICES["accepted only"])
         which = PROPOSAL_CHOICES.get(proposals or "", "review")
@@ -456,8 +454,8 @@ class Callbacks:
                     paths += [str(p) for p in export(s.result, fmt, out_dir, states=states, proposals=which)]
             except ZealError as exc:
                 raise _error(exc) from None
-            n = counts(iv for iv in s.result.intervals if iv.state in states and (which == "all" or iv.reviewed or iv.in_review_set))
-        if not sum(n.values()):
+            empty = not select(s.result, states, which)
+        if empty:
             gr.Warning("The export holds no interval: accept some in the Review tab first, or choose "
                        "'accepted + unreviewed'.")
         return paths

@@ -158,7 +158,7 @@ def create_demo(pipeline, work_dir: str | Path | None = None, limits: AppLimits 
         # --- events ------------------------------------------------------------------------------
         demo.load(cb.restore, [browser_sid], [sid, browser_sid, video, info, classes, qtable, status, ws, tabs],
                   api_visibility="private")
-        video.change(cb.open_video, [video, sid], [info, status, ws], api_name="open_video")
+        video.change(cb.open_video, [video, sid], [sid, info, status, ws], api_name="open_video")
         library.change(cb.choose_library, [library, classes], [classes], api_visibility="private")
         classes.change(cb.sync_table, [classes, qtable], [qtable], api_name="set_classes")
         propose_btn.click(cb.propose_classes, [video, library, top_k, sid], [classes, ranking],
@@ -172,10 +172,10 @@ def create_demo(pipeline, work_dir: str | Path | None = None, limits: AppLimits 
         def run(video_path, table, known_classes, session_id, progress=gr.Progress()):
             return cb.run(video_path, table, known_classes, session_id, progress=progress)
 
-        run_btn.click(run, [video, qtable, known, sid], [status, ws, tabs], concurrency_id="models",
+        run_btn.click(run, [video, qtable, known, sid], [sid, status, ws, tabs], concurrency_id="models",
                       concurrency_limit=MODEL_CONCURRENCY, api_name="run", js=FLUSH_EDITS_JS, show_progress_on=[status])
         cancel_btn.click(cb.cancel, [sid], None, concurrency_limit=None, concurrency_id="cancel", api_name="cancel")
-        gt_file.upload(cb.load_ground_truth, [gt_file, sid], [status, ws], api_visibility="private")
+        gt_file.upload(cb.load_ground_truth, [gt_file, sid], [sid, status, ws], api_visibility="private")
         export_btn.click(cb.export, [formats, include, proposals, sid], [files], api_name="export", js=FLUSH_EDITS_JS)
         refresh.click(lambda: models_markdown(pipeline), None, [models_md], api_visibility="private")
     return demo
