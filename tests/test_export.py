@@ -24,6 +24,7 @@ from zeal.errors import ExportError
 from zeal.export import (FORMAT_SUFFIXES, FORMATS, PREDICTION_COLUMNS, TABLE_COLUMNS, export,
                          intervals_table, ls_frames_to_seconds, predictions_rows, read_intervals,
                          safe_stem, seconds_to_ls_frames, write_predictions_csv)
+from zeal.palette import class_colors
 from zeal.review import NOT_REJECTED
 from zeal.types import REVIEW_STATES, ClassResult, Curves, Interval, Result, VideoInfo
 
@@ -82,6 +83,9 @@ def read_labelstudio(tasks_path: Path, config_path: Path) -> tuple[float, list[s
     fps = float(video.get("frameRate"))
     labels = [lab.get("value") for lab in timeline.findall("Label")]
     assert len(labels) == len(set(labels))
+    # each label in its class's colour of the app, the colours all different
+    backgrounds = [lab.get("background") for lab in timeline.findall("Label")]
+    assert backgrounds == list(class_colors(labels).values()) and len(set(backgrounds)) == len(labels)
     tasks = json.loads(tasks_path.read_text(encoding="utf-8"))
     assert isinstance(tasks, list) and len(tasks) == 1
     task = tasks[0]

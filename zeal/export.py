@@ -64,6 +64,7 @@ from urllib.parse import quote
 
 from zeal.errors import ExportError
 from zeal.atomic import write_atomic
+from zeal.palette import class_colors
 from zeal.review import NOT_REJECTED, select
 from zeal.types import ACCEPTED, REJECTED, REVIEW_STATES, SOURCES, UNREVIEWED, Interval, Result, VideoInfo
 
@@ -339,14 +340,17 @@ def write_predictions_csv(rows: Iterable[dict], path: str | os.PathLike) -> Path
 
 
 def labelstudio_config(labels: Iterable[str], fps: float) -> str:
-    """The labeling config XML: <Video frameRate=real fps> and one <Label> per class."""
+    """The labeling config XML: <Video frameRate=real fps> and one <Label> per class, in the class's
+    colour of the app (zeal.palette)."""
     import xml.etree.ElementTree as ET  # noqa: PLC0415 (stdlib, but only needed here)
 
+    labels = list(labels)
+    colors = class_colors(labels)
     view = ET.Element("View")
     ET.SubElement(view, "Video", name=LS_TO_NAME, value="$video", frameRate=_fps_text(fps))
     timeline = ET.SubElement(view, "TimelineLabels", name=LS_FROM_NAME, toName=LS_TO_NAME)
     for label in labels:
-        ET.SubElement(timeline, "Label", value=_xml_safe(label))
+        ET.SubElement(timeline, "Label", value=_xml_safe(label), background=colors[label])
     ET.indent(view)
     return ET.tostring(view, encoding="unicode") + "\n"
 

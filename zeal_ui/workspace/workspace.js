@@ -1034,10 +1034,12 @@ function createWorkspace(element, props, server, watch) {
       ['the strip on top', 'the whole video: click or drag to move the visible window'],
     ];
     const table = (rows) => h('table', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { text: k }), h('td', { text: v }))));
+    const half = Math.ceil(keys.length / 2);
     help.replaceChildren(h('div', { class: 'zw-help-card' },
       h('div', { class: 'zw-row' }, h('strong', { text: 'Keys (whenever the cursor is not in a text field)' }), h('span', { class: 'zw-spacer' }),
         h('button', { class: 'zw-btn', 'data-act': 'help', text: 'close (Esc)' })),
-      table(keys), h('strong', { text: 'Mouse' }), table(mouse),
+      h('div', { class: 'zw-help-cols' }, table(keys.slice(0, half)), table(keys.slice(half))),
+      h('strong', { text: 'Mouse' }), table(mouse),
       h('p', { text: 'States: dashed = unreviewed proposal (every proposal starts so), solid = accepted, grey struck = rejected. What you draw or edit is accepted. Every edit is saved on the server as you go and can be undone, also after a reload.' })));
   }
   function toggleHelp(on) { help.hidden = on === undefined ? !help.hidden : !on; }
@@ -1376,8 +1378,11 @@ function createWorkspace(element, props, server, watch) {
   function fit() {
     const top = root.getBoundingClientRect().top + window.scrollY;
     if (root.offsetParent === null) return;
-    const hgt = `${Math.max(420, Math.floor(window.innerHeight - top - 8))}px`;
-    if (root.style.height !== hgt) root.style.height = hgt;
+    let hgt = Math.max(420, Math.floor(window.innerHeight - top - 8));
+    root.style.height = `${hgt}px`;
+    // What the page has below the workspace (Gradio's footer) must fit in the window too.
+    const over = document.documentElement.scrollHeight - window.innerHeight;
+    if (over > 0) { hgt = Math.max(420, hgt - over); root.style.height = `${hgt}px`; }
   }
   window.addEventListener('resize', fit);
   new ResizeObserver(() => { fit(); if (W.loaded) { layout(); drawTimeline(); renderList(); } }).observe(root);
