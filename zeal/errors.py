@@ -32,3 +32,8 @@ class EvaluationError(ZealError, ValueError):
 
 class ExportError(ZealError):
     """A result cannot be written in the asked format."""
+
+
+class ExportWarning(UserWarning):
+    """An export was written but the target tool will not be able to use all of it as it is
+    (e.g. Label Studio cannot open a local video path); the message says what to set."""
