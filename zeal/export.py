@@ -440,7 +440,7 @@ def write_labelstudio(job: ExportJob) -> list[Path]:
     media = job.media_url or job.media
     task = labelstudio_task(job.result, job.intervals, media)
     if not job.media_url and not is_url(job.media):
-        warnings.warn(LOCAL_MEDIA_WARNING, ExportWarning, stacklevel=4)
+        warnings.warn(LOCAL_MEDIA_WARNING, ExportWarning, stacklevel=3)  # points at the export() call
     return [write_text_atomic(job.path(".labelstudio.json"), _json_text([task])),
             write_text_atomic(job.path(".labelstudio.xml"),
                               labelstudio_config(job.labels, job.result.video.fps))]
