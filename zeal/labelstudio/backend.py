@@ -99,20 +99,17 @@ class ZealBackend:
                 continue
             try:
                 result = job.result(timeout=max(0.0, deadline - time.monotonic()))
+                out.append(self.prediction(result, config, task, version))
             except FutureTimeout:
                 log.info("task %s: still scoring; answered without a prediction (Label Studio asks again when "
                          "the task is opened)", task.get("id"))
                 out.append([])
-                continue
             except ZealError as exc:
                 log.error("task %s: %s", task.get("id"), exc)
                 out.append([])
-                continue
             except Exception:  # a bug on one task must not fail the others
                 log.exception("task %s: unexpected error", task.get("id"))
                 out.append([])
-                continue
-            out.append(self.prediction(result, config, task, version))
         return out
 
     def prediction(self, result: Result, config: LabelingConfig, task: dict[str, Any], version: str) -> dict:
