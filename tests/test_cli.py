@@ -107,6 +107,25 @@ def test_export_leaves_rejected_intervals_out_unless_all(localized, tmp_path):
     assert len(every) == n_accepted + 1 and any(i.state == "rejected" for i in every)
 
 
+def test_export_media_url_and_the_warning_without_it(localized, tmp_path, capsys):
+    out, _ = localized
+    saved = str(out / "result.json")
+    capsys.readouterr()
+    assert main(["export", saved, "--to", "labelstudio,via", "--out", str(tmp_path / "plain")]) == 0
+    err = capsys.readouterr().err
+    warnings_printed = [line for line in err.splitlines() if line.startswith("zeal: warning:")]
+    assert len(warnings_printed) == 1 and "--media-url PREFIX" in warnings_printed[0]  # one line, once
+    tasks = read_json(tmp_path / "plain" / f"{SHORT_CLIP.stem}.labelstudio.json")
+    assert tasks[0]["data"]["video"] == str(SHORT_CLIP.resolve())
+    assert main(["export", saved, "--to", "labelstudio,via", "--out", str(tmp_path / "url"),
+                 "--media-url", "/data/local-files/?d=my videos/"]) == 0
+    assert "warning" not in capsys.readouterr().err
+    tasks = read_json(tmp_path / "url" / f"{SHORT_CLIP.stem}.labelstudio.json")
+    assert tasks[0]["data"]["video"] == f"/data/local-files/?d=my videos/{SHORT_CLIP.name}"
+    via = read_json(tmp_path / "url" / f"{SHORT_CLIP.stem}.via.json")
+    assert via["file"]["1"]["src"] == f"/data/local-files/?d=my videos/{SHORT_CLIP.name}"
+
+
 def test_queries_from_the_library_and_check(tmp_path, capsys):
     path = tmp_path / "queries.json"
     assert main(["queries", "--classes", "cliff diving, Diving", "--out", str(path)]) == 0
@@ -257,9 +276,17 @@ def test_debug_shows_the_traceback(where, tmp_path):
     assert "ConfigError" in proc.stderr and "no_such_video.mp4" in proc.stderr
 
 
+def test_serve_ls_bad_input_is_one_line_before_any_model_loads(tmp_path, capsys):
+    assert main(["serve-ls", "--queries", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err.strip().startswith("zeal: error:")
+    assert main(["serve-ls", "--llm-base-url", "http://127.0.0.1:1/v1"]) == 2
+    assert "--llm-model" in capsys.readouterr().err
+    assert main(["serve-ls", "--wait", "-1"]) == 2
+
+
 def test_help_exits_zero_and_lists_commands(tmp_path):
     proc = run_zeal("--help", cwd=tmp_path, timeout=FAST_TIMEOUT_S)
     assert proc.returncode == 0
-    for command in ("localize", "batch", "queries", "export", "presets", "eval"):
+    for command in ("localize", "batch", "queries", "export", "presets", "eval", "serve-ls"):
         assert command in proc.stdout
     assert clean_env()["PYTHONPATH"]  # the subprocess ran this checkout's zeal

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import re
+import warnings
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -20,13 +21,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zeal.errors import ExportError
-from zeal.export import (FORMAT_SUFFIXES, FORMATS, PREDICTION_COLUMNS, TABLE_COLUMNS, export,
-                         intervals_table, ls_frames_to_seconds, predictions_rows, read_intervals,
-                         safe_stem, seconds_to_ls_frames, write_predictions_csv)
+from zeal.errors import ExportError, ExportWarning
+from zeal.export import (FORMAT_SUFFIXES, FORMATS, PREDICTION_COLUMNS, TABLE_COLUMNS, cvat_frames_to_seconds,
+                         export, intervals_table, ls_frames_to_seconds, media_address, predictions_rows,
+                         read_intervals, safe_stem, seconds_to_cvat_frames, seconds_to_ls_frames,
+                         stack_rows, write_predictions_csv)
 from zeal.palette import class_colors
 from zeal.review import NOT_REJECTED
 from zeal.types import REVIEW_STATES, ClassResult, Curves, Interval, Result, VideoInfo
+
+# Most tests export Label Studio tasks without media_url on purpose; the warning has its own test.
+pytestmark = pytest.mark.filterwarnings("ignore::zeal.errors.ExportWarning")
 
 FPS_CASES = (25.0, 29.97)
 WEIRD = 'a<&">\'b'  # every XML special character
@@ -189,6 +194,80 @@ def read_elan(path: Path) -> dict[str, list[tuple]]:
     return out
 
 
+_NCNAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_EAF_ORDER = ["HEADER", "TIME_ORDER", "TIER", "LINGUISTIC_TYPE", "LOCALE", "LANGUAGE", "CONSTRAINT",
+              "CONTROLLED_VOCABULARY", "LEXICON_REF", "EXTERNAL_REF"]
+
+
+def check_eaf_structure(path: Path) -> None:
+    """What the EAFv3.0 schema demands of the parts we write: element order, unique XML IDs that
+    are NCNames, references that resolve (time slots, parent tiers and annotations, types)."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "ANNOTATION_DOCUMENT" and root.get("FORMAT") == "3.0"
+    kinds = [_EAF_ORDER.index(child.tag) for child in root]
+    assert kinds == sorted(kinds) and kinds[:2] == [0, 1]
+    slots = {ts.get("TIME_SLOT_ID") for ts in root.find("TIME_ORDER")}
+    types = {lt.get("LINGUISTIC_TYPE_ID") for lt in root.findall("LINGUISTIC_TYPE")}
+    ids: list[str] = []
+    tiers: dict[str, set[str]] = {}
+    for tier in root.findall("TIER"):
+        assert tier.get("TIER_ID") not in tiers and tier.get("LINGUISTIC_TYPE_REF") in types
+        own = set()
+        for ann in tier.iter():
+            if ann.tag in ("ALIGNABLE_ANNOTATION", "REF_ANNOTATION"):
+                ids.append(ann.get("ANNOTATION_ID"))
+                own.add(ann.get("ANNOTATION_ID"))
+            if ann.tag == "ALIGNABLE_ANNOTATION":
+                assert {ann.get("TIME_SLOT_REF1"), ann.get("TIME_SLOT_REF2")} <= slots
+            if ann.tag == "REF_ANNOTATION":
+                assert ann.get("ANNOTATION_REF") in tiers[tier.get("PARENT_REF")]
+        if tier.get("PARENT_REF") is not None:
+            assert tier.get("PARENT_REF") in tiers  # defined before, as ELAN writes it
+        tiers[tier.get("TIER_ID")] = own
+    assert len(ids) == len(set(ids)) and all(_NCNAME.match(i) for i in ids)
+    assert not set(ids) & slots
+
+
+def read_cvat(xml_path: Path, labels_path: Path, size: int) -> tuple[list[dict], list[tuple]]:
+    """Read "CVAT for video 1.1" by the rules of CVAT's own importer (cvat/apps/dataset_manager):
+    a track's label must be a task label; each shape needs `frame` and `keyframe`; only keyframes
+    count; every frame must lie in range(0, size) or the import fails ("Unknown frame"); attribute
+    names unknown to the label are dropped; a track's immutable attributes come from its last
+    keyframe. The object is visible from an outside="0" keyframe up to (not including) the next
+    outside="1" keyframe, or to the end. Returns (label spec, [(label, first, last, attrs)])."""
+    spec = json.loads(labels_path.read_text(encoding="utf-8"))
+    names = [lab["name"] for lab in spec]
+    assert len(names) == len(set(names)) and all(lab["type"] == "rectangle" for lab in spec)
+    attr_names = {lab["name"]: {a["name"] for a in lab["attributes"]} for lab in spec}
+    for lab in spec:
+        assert re.fullmatch(r"#[0-9a-f]{6}", lab["color"])
+        for a in lab["attributes"]:
+            assert a["input_type"] == "text" and a["mutable"] is False and isinstance(a["values"], list)
+    root = ET.parse(xml_path).getroot()
+    assert root.tag == "annotations" and root.findtext("version") == "1.1"
+    out = []
+    for track in root.findall("track"):
+        label = track.get("label")
+        assert label in names, f"CVAT rejects unknown label {label!r}"
+        keys = []
+        for box in track:
+            assert box.tag == "box"
+            frame = int(box.get("frame"))
+            assert 0 <= frame < size, f"CVAT: Unknown frame {frame}"
+            assert float(box.get("xtl")) < float(box.get("xbr")) and float(box.get("ytl")) < float(box.get("ybr"))
+            attrs = {a.get("name"): a.text or "" for a in box.findall("attribute")}
+            assert set(attrs) <= attr_names[label], "CVAT would drop these attributes"
+            if box.get("keyframe") == "1":
+                keys.append((frame, box.get("outside", "0") == "1", attrs))
+        keys.sort(key=lambda k: k[0])
+        assert keys and not keys[0][1]
+        visible = [(f, nxt[0] - 1 if nxt else size - 1) for (f, out_, _), nxt in
+                   zip(keys, keys[1:] + [None]) if not out_]
+        assert len(visible) == 1  # one interval per track
+        out.append((label, *visible[0], keys[-1][2]))
+    return spec, out
+
+
 # --- round trips, one per format --------------------------------------------------------------
 
 
@@ -253,9 +332,9 @@ def test_via_round_trip(tmp_path, fps):
 
 
 def test_via_with_url_media(tmp_path):
-    url = "https://example.org/v/case01.mp4"
-    (path,) = export(make_result(), "via", tmp_path, media_url=url)
+    (path,) = export(make_result(), "via", tmp_path, media_url="https://example.org/v/")
     f = json.loads(path.read_text())["file"]["1"]
+    url = "https://example.org/v/case%2001.mp4"  # the prefix + the URL-encoded file name
     assert (f["loc"], f["src"], f["fname"]) == (2, url, url)
 
 
@@ -266,7 +345,7 @@ def test_webvtt_round_trip(tmp_path, fps):
     assert path.name == "case 01.vtt"
     cues = read_webvtt(path)
     want = expected(r)
-    assert [c[0] for c in cues] == [f"{w.label} (score {w.score:.2f})" for w in want]
+    assert [c[0] for c in cues] == [f"{w.label} (score {w.score:.3f})" for w in want]
     got = [(c[0].split(" (score")[0], c[1], c[2]) for c in cues]
     assert_close(got, want, tol=0.0005 + 1e-9)
 
@@ -319,7 +398,7 @@ def test_rejected_only_when_asked_for(tmp_path):
 
 
 def test_every_format_registered_writes_its_suffixes(tmp_path):
-    assert set(FORMATS) == {"csv", "json", "labelstudio", "elan", "via", "webvtt", "activitynet"}
+    assert set(FORMATS) == {"csv", "json", "labelstudio", "elan", "via", "webvtt", "activitynet", "cvat"}
     r = make_result()
     for fmt in FORMATS:
         out = tmp_path / fmt
@@ -402,13 +481,13 @@ def test_xml_escaping_of_class_names(tmp_path):
     labels, _ = read_via(export(r, "via", tmp_path)[0])
     assert labels == names
     cues = read_webvtt(export(r, "webvtt", tmp_path)[0])
-    assert [c[0] for c in cues] == [f"{n} (score 0.50)" for n in names]
+    assert [c[0] for c in cues] == [f"{n} (score 0.500)" for n in names]
 
 
 def test_newline_in_class_name(tmp_path):
     r = make_result(intervals=[Interval(1.0, 2.0, "open\nvalve", 0.7)])
     (vtt,) = export(r, "webvtt", tmp_path)
-    assert [c[0] for c in read_webvtt(vtt)] == ["open valve (score 0.70)"]
+    assert [c[0] for c in read_webvtt(vtt)] == ["open valve (score 0.700)"]
     tiers = read_elan(export(r, "elan", tmp_path)[0])
     assert [v for *_, v in tiers["open\nvalve"]] == ["open\nvalve"]
     assert read_intervals(export(r, "csv", tmp_path)[0])[0].label == "open\nvalve"
@@ -422,7 +501,7 @@ def test_unicode_class_names(tmp_path):
     assert (tmp_path / "Video ö.eaf").exists()
     assert UNICODE in read_elan(tmp_path / "Video ö.eaf")
     assert read_via(tmp_path / "Video ö.via.json")[0] == [UNICODE, "Naht"]
-    assert read_webvtt(tmp_path / "Video ö.vtt")[0][0] == f"{UNICODE} (score 0.90)"
+    assert read_webvtt(tmp_path / "Video ö.vtt")[0][0] == f"{UNICODE} (score 0.900)"
     assert [i.label for i in read_intervals(tmp_path / "Video ö.csv")] == [UNICODE, "Naht"]
     assert [i.label for i in read_intervals(tmp_path / "Video ö.json")] == [UNICODE, "Naht"]
     assert json.loads((tmp_path / "Video ö.activitynet.json").read_text())["results"]["Video ö"][0][
@@ -446,11 +525,12 @@ def test_empty_result_gives_valid_empty_files(tmp_path, labels):
     assert read_via(Path(f"{base}.via.json")) == (labels, [])
     assert read_webvtt(base.with_suffix(".vtt")) == []
     assert json.loads(Path(f"{base}.activitynet.json").read_text())["results"] == {"case 01": []}
+    assert read_cvat(Path(f"{base}.cvat.xml"), Path(f"{base}.cvat-labels.json"), 500)[1] == []
 
 
 def test_unknown_format_lists_valid_names(tmp_path):
     with pytest.raises(ExportError, match="unknown export format 'srt'.*csv, json, labelstudio, elan, "
-                                          "via, webvtt, activitynet"):
+                                          "via, webvtt, activitynet, cvat"):
         export(make_result(), "srt", tmp_path)
     assert export(make_result(), " CSV ", tmp_path)[0].name == "case 01.csv"
 
@@ -527,3 +607,163 @@ def test_zero_length_interval_is_widened_where_the_format_needs_it(tmp_path):
     _, _, ((_, s, e, _),) = read_labelstudio(*export(r, "labelstudio", tmp_path))
     assert (s, e) == (5.0, 5.04)  # one frame
     assert read_intervals(export(r, "csv", tmp_path)[0])[0].end_s == 5.0  # seconds kept as they are
+
+
+# --- the fixes found in the real tools ----------------------------------------------------------
+
+
+def test_media_url_is_the_prefix_and_the_encoded_file_name(tmp_path):
+    r = make_result(path="/videos/case 01.mp4")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a media_url silences the warning
+        tasks, _ = export(r, "labelstudio", tmp_path, media_url="/data/local-files/?d=clips/")
+    assert json.loads(tasks.read_text())[0]["data"]["video"] == "/data/local-files/?d=clips/case%2001.mp4"
+    assert media_address("/v/a?b#c&d+e é.mp4", "https://h/x/") == "https://h/x/a%3Fb%23c%26d%2Be%20%C3%A9.mp4"
+    assert media_address("C:\\v\\clip.mp4", "/p/") == "/p/clip.mp4" and media_address("/v/a.mp4", None) == ""
+
+
+def test_labelstudio_export_without_media_url_warns_and_keeps_the_path(tmp_path):
+    r = make_result(path="/videos/case 01.mp4")
+    with pytest.warns(ExportWarning, match="local file path, which Label Studio cannot open.*media_url"):
+        tasks, _ = export(r, "labelstudio", tmp_path)
+    assert json.loads(tasks.read_text())[0]["data"]["video"] == "/videos/case 01.mp4"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a video that is already a URL needs nothing
+        export(make_result(path="https://media.example.org/case.mp4"), "labelstudio", tmp_path)
+
+
+def test_labelstudio_config_colours_follow_the_palette(tmp_path):
+    from zeal.palette import class_colors
+
+    _, config = export(make_result(), "labelstudio", tmp_path, media_url="/m/")
+    labels = ET.parse(config).getroot().find("TimelineLabels").findall("Label")
+    colors = class_colors(["Incision", "Suturing"])
+    assert [lab.get("background") for lab in labels] == [colors["Incision"], colors["Suturing"]]
+    assert len(set(colors.values())) == 2
+
+
+def test_webvtt_scores_have_three_decimals(tmp_path):
+    r = make_result(intervals=[Interval(1.0, 2.0, "Dive", 0.999), Interval(3.0, 4.0, "Dive", 0.0004)])
+    (vtt,) = export(r, "webvtt", tmp_path)
+    assert [c[0] for c in read_webvtt(vtt)] == ["Dive (score 0.999)", "Dive (score 0.000)"]
+
+
+def _overlapping() -> list[Interval]:
+    # Diving: a chain where every interval overlaps the next, one nested in another, one touching.
+    return [Interval(0.0, 10.0, "Diving", 0.9), Interval(5.0, 15.0, "Diving", 0.8),
+            Interval(6.0, 8.0, "Diving", 0.7), Interval(10.0, 12.0, "Diving", 0.6),
+            Interval(15.0, 18.0, "Diving", 0.5, source="human"), Interval(1.0, 2.0, "Jump", 0.4)]
+
+
+def test_elan_overlaps_go_to_sibling_tiers_and_nothing_is_lost(tmp_path):
+    r = make_result(intervals=_overlapping())
+    (path,) = export(r, "elan", tmp_path, proposals="all")
+    check_eaf_structure(path)
+    tiers = read_elan(path)
+    assert set(tiers) == {"Diving", "Diving score", "Diving #2", "Diving #2 score", "Diving #3",
+                          "Diving #3 score", "Jump", "Jump score"}
+    for name, rows in tiers.items():
+        if not name.endswith(" score"):  # no tier holds two overlapping annotations
+            spans = sorted((s, e) for s, e, *_ in rows)
+            assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:])), name
+    got = sorted((s, e, v) for name in ("Diving", "Diving #2", "Diving #3") for s, e, v in tiers[name])
+    assert got == [(0, 10000, "Diving"), (5000, 15000, "Diving"), (6000, 8000, "Diving"),
+                   (10000, 12000, "Diving"), (15000, 18000, "Diving")]
+    # Each score tier hangs off its own tier and holds exactly that tier's scores.
+    from pympi.Elan import Eaf
+
+    eaf = Eaf(str(path))
+    for name in ("Diving", "Diving #2", "Diving #3"):
+        assert eaf.tiers[f"{name} score"][2]["PARENT_REF"] == name
+        assert len(tiers[f"{name} score"]) == len(tiers[name])
+    assert sorted(v for name in ("Diving", "Diving #2", "Diving #3") for *_, v, _ in tiers[f"{name} score"]) == \
+        ["0.500 (human)", "0.600", "0.700", "0.800", "0.900"]
+    # Interval ids are the annotations' ids, so a round trip finds them.
+    ann_ids = {aid for name in ("Diving", "Diving #2", "Diving #3", "Jump") for aid in eaf.tiers[name][0]}
+    assert ann_ids == {iv.id for iv in r.intervals}
+
+
+def test_stack_rows_uses_as_few_rows_as_the_deepest_overlap():
+    assert stack_rows([(0, 10), (5, 15), (6, 8), (10, 12), (15, 18)]) == [0, 1, 2, 0, 0]
+    assert stack_rows([]) == [] and stack_rows([(3, 4), (0, 1)]) == [0, 0]
+
+
+def test_elan_ids_that_are_not_xml_ids_fall_back_to_elans_own(tmp_path):
+    ivs = [Interval(0.0, 1.0, "A", 0.5, id="1 bad id"), Interval(2.0, 3.0, "A", 0.5, id="a2"),
+           Interval(4.0, 5.0, "A", 0.5, id="ok-id"), Interval(6.0, 7.0, "A", 0.5, id="ok-id")]
+    (path,) = export(make_result(intervals=ivs), "elan", tmp_path)
+    check_eaf_structure(path)  # unique NCNames although two intervals share an id
+    root = ET.parse(path).getroot()
+    last = int(root.find("HEADER").find("PROPERTY").text)
+    own = [a.get("ANNOTATION_ID") for a in root.iter("ALIGNABLE_ANNOTATION")]
+    assert own.count("ok-id") == 1 and "1 bad id" not in own
+    generated = [int(i[1:]) for i in own + [a.get("ANNOTATION_ID") for a in root.iter("REF_ANNOTATION")]
+                 if re.fullmatch(r"a[0-9]+", i)]
+    assert max(generated) == last  # ELAN continues numbering after the last id we used
+
+
+# --- CVAT -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fps", FPS_CASES)
+def test_cvat_round_trip_within_half_a_frame(tmp_path, fps):
+    r = make_result(fps, intervals=_overlapping() + [Interval(19.5, 20.0, "Jump", 0.3)])
+    xml_path, labels_path = export(r, "cvat", tmp_path, proposals="all")
+    assert (xml_path.name, labels_path.name) == ("case 01.cvat.xml", "case 01.cvat-labels.json")
+    size = r.video.n_frames
+    spec, tracks = read_cvat(xml_path, labels_path, size)
+    assert [lab["name"] for lab in spec] == ["Diving", "Jump"]
+    got = []
+    for label, first, last, attrs in tracks:
+        s, e = cvat_frames_to_seconds(first, last, fps)
+        got.append((label, s, e))
+        iv = next(i for i in r.intervals if i.id == attrs["zeal_id"])  # ids survive
+        assert attrs["score"] == f"{iv.score:.3f}"
+    assert_close(got, r.intervals, tol=0.5 / fps + 1e-9)
+    # The interval that runs to the video's end has no outside keyframe (it would be frame `size`).
+    root = ET.parse(xml_path).getroot()
+    last_track = [t for t in root.findall("track") if len(t) == 1]
+    assert len(last_track) == 1 and last_track[0].get("label") == "Jump"
+    assert root.find("meta/task/size").text == str(size)
+
+
+def test_cvat_frame_arithmetic():
+    # 0-based: 1 s to 2 s at 25 fps is frames 25..49, shown from 25/25 to 50/25.
+    assert seconds_to_cvat_frames(1.0, 2.0, 25.0) == (25, 49)
+    assert cvat_frames_to_seconds(25, 49, 25.0) == (1.0, 2.0)
+    assert seconds_to_cvat_frames(3.0, 3.001, 25.0) == (75, 75)  # at least one frame
+
+
+def test_cvat_frames_are_the_frames_cvat_decodes(tmp_path):
+    """On a real clip: the frame number we write is the index of the decoded frame shown at that
+    time (CVAT numbers every decoded frame from 0)."""
+    import av
+
+    from zeal.video import probe
+
+    clip = Path(__file__).parent / "data" / "tests_data_rawvideo_dataset_part_0.mp4"
+    info = probe(str(clip))
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        pts = [float(f.pts * stream.time_base) for f in container.decode(stream)]
+    pts = [t - pts[0] for t in pts]
+    t0, t1 = pts[7], pts[20]  # an interval from the 8th frame's start to the 21st's
+    r = make_result(intervals=[Interval(t0, t1, "Cut", 0.5)])
+    r.video = info
+    xml_path, labels_path = export(r, "cvat", tmp_path)
+    (_, first, last, _), = read_cvat(xml_path, labels_path, len(pts))[1]
+    assert (first, last) == (7, 19)
+    assert info.n_frames == len(pts)
+
+
+def test_cvat_refuses_what_cvat_would_refuse(tmp_path):
+    long = make_result(intervals=[Interval(1.0, 2.0, "x" * 65, 0.5)])
+    with pytest.raises(ExportError, match="at most 64 characters"):
+        export(long, "cvat", tmp_path)
+    with pytest.raises(ExportError, match="fps"):
+        export(make_result(fps=0.0), "cvat", tmp_path)
+    # An interval past the decoded end is clamped onto the last frame, never beyond it.
+    past = make_result(intervals=[Interval(30.0, 31.0, "Late", 0.5)])
+    xml_path, labels_path = export(past, "cvat", tmp_path)
+    ((_, first, last, _),) = read_cvat(xml_path, labels_path, past.video.n_frames)[1]
+    assert first == last == past.video.n_frames - 1

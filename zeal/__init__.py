@@ -8,8 +8,8 @@ __version__ = "0.1.0"
 
 from zeal.config import (ClipConfig, LLMConfig, LVLMConfig, ProposalParams, VideoConfig, ZealConfig,
                          build_config, get_preset, list_presets, with_overrides)
-from zeal.errors import (ConfigError, EvaluationError, ExportError, LLMError, ModelError, QueryError,
-                         VideoError, ZealError)
+from zeal.errors import (ConfigError, EvaluationError, ExportError, ExportWarning, LabelStudioError, LLMError,
+                         ModelError, QueryError, VideoError, ZealError)
 from zeal.evaluate import evaluate, load_ground_truth, load_predictions
 from zeal.export import FORMATS, export
 from zeal.pipeline import Cancelled, ZealPipeline
@@ -20,7 +20,8 @@ from zeal.video import probe, sample
 
 __all__ = [
     "ActionQuery", "Cancelled", "ClassResult", "ClipConfig", "ConfigError", "Curves", "EvaluationError",
-    "ExportError", "FORMATS", "Frames", "Interval", "LLMConfig", "LLMError", "LVLMConfig", "ModelError",
+    "ExportError", "ExportWarning", "FORMATS", "Frames", "Interval", "LLMConfig", "LLMError", "LVLMConfig",
+    "LabelStudioError", "ModelError",
     "ProposalParams", "QueryError", "QuerySet", "Result", "VideoConfig", "VideoError", "VideoInfo",
     "ZealConfig", "ZealError", "ZealPipeline", "__version__", "build_config", "evaluate", "export",
     "get_preset", "list_libraries", "list_presets", "load_ground_truth", "load_library",

@@ -16,12 +16,13 @@ import sys
 import threading
 import time
 import traceback
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from zeal.errors import ConfigError, QueryError, ZealError
+from zeal.errors import ConfigError, ExportWarning, QueryError, ZealError
 from zeal.atomic import write_atomic
 from zeal.review import NOT_REJECTED, PROPOSAL_SETS, select
 from zeal.types import REVIEW_STATES, Result
@@ -109,6 +110,16 @@ def _positive_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not value > 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
     return value
 
 
@@ -211,7 +222,7 @@ def _summary_lines(result) -> list[str]:
 
 
 def _export_all(result, formats: Sequence[str], out_dir: Path, states: Sequence[str] = NOT_REJECTED,
-                proposals: str = "review") -> list[Path]:
+                proposals: str = "review", media_url: str | None = None) -> list[Path]:
     from zeal.export import default_video_id, export, safe_stem
 
     if "json" in formats and safe_stem(default_video_id(result.video)) == Path(RESULT_FILE).stem:
@@ -220,7 +231,8 @@ def _export_all(result, formats: Sequence[str], out_dir: Path, states: Sequence[
                           f" would be overwritten; rename the video or leave json out of --format")
     written: list[Path] = []
     for fmt in formats:
-        written.extend(Path(p) for p in export(result, fmt, out_dir, states=states, proposals=proposals))
+        written.extend(Path(p) for p in export(result, fmt, out_dir, states=states, proposals=proposals,
+                                               media_url=media_url))
     return written
 
 
@@ -261,7 +273,7 @@ def cmd_localize(args: argparse.Namespace) -> int:
         bar.close()
     result.settings["run_key"] = _run_key(config, queries, args.known_classes, result.settings["video_hash"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = _export_all(result, formats, out_dir, proposals=args.proposals)
+    written = _export_all(result, formats, out_dir, proposals=args.proposals, media_url=args.media_url)
     _save_result(result, out_dir)
     print(f"{video.name}: {len(result.times_s)} frames analysed, {len(result.classes)} class(es)")
     for line in _summary_lines(result):
@@ -317,7 +329,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     out_dir = Path(args.out).expanduser() if args.out else path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     states = REVIEW_STATES if args.all else NOT_REJECTED
-    for p in _export_all(result, formats, out_dir, states=states, proposals=args.proposals):
+    for p in _export_all(result, formats, out_dir, states=states, proposals=args.proposals,
+                         media_url=args.media_url):
         print(f"wrote {p}")
     return EXIT_OK
 
@@ -445,7 +458,8 @@ class _Batch:
             result.settings["run_key"] = self.keys[item.video]
             out_dir = self.out / _folder_name(item.video)
             out_dir.mkdir(parents=True, exist_ok=True)
-            _export_all(result, self.formats, out_dir, proposals=self.args.proposals)
+            _export_all(result, self.formats, out_dir, proposals=self.args.proposals,
+                        media_url=self.args.media_url)
             _save_result(result, out_dir)  # written last: it marks the video finished
             item.result, item.status = result, "done"
             item.intervals = len(result.intervals)
@@ -568,6 +582,7 @@ def _query_flags() -> argparse.ArgumentParser:
     g.add_argument("--format", default=",".join(DEFAULT_FORMATS),
                    help="comma-separated export formats (default csv,json)")
     _proposals_flag(g)
+    _media_url_flag(g)
     g.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     return p
 
@@ -577,6 +592,45 @@ def _proposals_flag(group) -> None:
                        help="which model proposals the exports hold: review = one candidate per action "
                             "(no two overlapping per class; default), all = the paper's full set "
                             "(what mAP evaluation wants; batch's predictions.csv always has it)")
+
+
+def _media_url_flag(group) -> None:
+    group.add_argument("--media-url", metavar="PREFIX",
+                       help="where Label Studio (and VIA) fetch the video: PREFIX + the URL-encoded file name, "
+                            "e.g. /data/local-files/?d=videos/ or https://media.example.org/clips/ (without it "
+                            "the tasks hold the local path, which Label Studio cannot open)")
+
+
+def cmd_serve_ls(args: argparse.Namespace) -> int:
+    """ZEAL as a Label Studio ML backend (see zeal.labelstudio)."""
+    from zeal.labelstudio.command import serve_ls
+
+    return serve_ls(args, _build_config(args))
+
+
+def _serve_ls_parser(sub, models) -> None:
+    from zeal.labelstudio.backend import DEFAULT_WAIT_S
+    from zeal.labelstudio.command import DEFAULT_HOST, DEFAULT_PORT
+
+    p = sub.add_parser("serve-ls", parents=[models], help="run ZEAL as a Label Studio ML backend",
+                       description="Serve zero-shot pre-annotations to Label Studio (Settings > Model > Connect"
+                                   " Model, URL http://HOST:PORT). Videos are fetched from $LABEL_STUDIO_URL with"
+                                   " $LABEL_STUDIO_API_KEY (a personal access token).")
+    p.add_argument("--queries", metavar="FILE", help="query JSON for the project's labels (before the built-in library)")
+    p.add_argument("--known-classes", action="store_true",
+                   help="score every label of the project (skip CLIP class filtering)")
+    p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
+    p.add_argument("--port", type=_positive_int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--wait", type=_seconds, default=DEFAULT_WAIT_S, metavar="SECONDS",
+                   help=f"longest a prediction request waits for scoring (default {DEFAULT_WAIT_S:g}; Label Studio"
+                        " gives up after 100); a task not done by then is answered later")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="downloaded videos and per-project questions (default: CACHE_DIR/label-studio)")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible endpoint that writes questions for unknown labels")
+    p.add_argument("--llm-model", help="model name at that endpoint")
+    p.add_argument("--llm-api-key-env", default="OPENAI_API_KEY", metavar="NAME",
+                   help="environment variable holding the LLM's API key (default OPENAI_API_KEY)")
+    p.set_defaults(func=cmd_serve_ls)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -624,7 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default: the result's folder)")
     p.add_argument("--all", action="store_true", help="include rejected intervals too")
     _proposals_flag(p)
+    _media_url_flag(p)
     p.set_defaults(func=cmd_export)
+
+    _serve_ls_parser(sub, models)
 
     p = sub.add_parser("presets", help="list the model presets and their download sizes")
     p.set_defaults(func=cmd_presets)
@@ -650,8 +707,27 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _show_warnings(default):
+    """warnings.showwarning that prints an ExportWarning as one `zeal: warning: ...` line."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, ExportWarning):
+            print(f"{PROG}: warning: {' '.join(str(message).split())}", file=sys.stderr)
+        else:
+            default(message, category, filename, lineno, file, line)
+
+    return show
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `zeal` / `python -m zeal`; returns the exit code."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", ExportWarning)  # a batch of 500 videos warns once
+        warnings.showwarning = _show_warnings(warnings.showwarning)
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv, debug = _strip_debug(list(sys.argv[1:] if argv is None else argv))
     try:
         if argv and argv[0] == "eval":

@@ -32,3 +32,13 @@ class EvaluationError(ZealError, ValueError):
 
 class ExportError(ZealError):
     """A result cannot be written in the asked format."""
+
+
+class ExportWarning(UserWarning):
+    """An export was written but the target tool will not be able to use all of it as it is
+    (e.g. Label Studio cannot open a local video path); the message says what to set."""
+
+
+class LabelStudioError(ZealError):
+    """Label Studio sent something the ML backend cannot use (a labeling config without a <Video>
+    and a <TimelineLabels>, labels without questions) or cannot be reached with the given URL and key."""

@@ -7,10 +7,13 @@ csv            `<stem>.csv`: video, id, class, start_s, end_s, score, source, st
 json           `<stem>.json`: {"video": VideoInfo fields, "intervals": [the same rows as the CSV]}
 labelstudio    `<stem>.labelstudio.json` (tasks with `predictions` of `timelinelabels` regions) and
                `<stem>.labelstudio.xml` (the labeling config to paste into the project settings)
-elan           `<stem>.eaf` (ELAN 3.0: one tier per class, plus a dependent "<class> score" tier)
+elan           `<stem>.eaf` (ELAN 3.0: tiers per class, overlaps on sibling tiers "<class> #2", each
+               with a dependent "<tier> score" tier)
 via            `<stem>.via.json` (VIA 3 project: temporal segments z=[t0, t1] seconds)
-webvtt         `<stem>.vtt` (one cue per interval, its id as the cue id: "label (score 0.83)")
+webvtt         `<stem>.vtt` (one cue per interval, its id as the cue id: "label (score 0.830)")
 activitynet    `<stem>.activitynet.json` ({"version", "results": {video_id: [...]}, "external_data"})
+cvat           `<stem>.cvat.xml` ("CVAT for video 1.1": one track per interval) and
+               `<stem>.cvat-labels.json` (the label specification to paste when creating the task)
 =============  =========================================================================================
 
 Time conversion (all our intervals are in seconds of presentation time):
@@ -30,13 +33,19 @@ Time conversion (all our intervals are in seconds of presentation time):
   |t1' - t1| <= 0.5/fps) for every interval at least one frame long; a shorter interval becomes one
   frame. On a variable-frame-rate video the frame numbers are those of a constant-rate copy at the
   average fps (what Label Studio's player assumes too).
+* CVAT frames are the same numbers 0-based (CVAT counts decoded frames from 0): first = start - 1,
+  last = end - 1, so the same half-frame bound holds.
+
+Where a web tool finds the video: `media_url=PREFIX` gives PREFIX + the URL-encoded file name
+(Label Studio's data.video, VIA's remote file); ELAN always points at the local file.
 
 Which intervals are written: `states` (default: accepted and unreviewed, i.e. all but the rejected)
 and `proposals`: "review" (the default) keeps, of the unreviewed model proposals, only the review set
 (one candidate per action, see `zeal.review`); "all" keeps the paper's full proposal set, as
 evaluation needs. Every interval keeps its id where the format can hold one (CSV/JSON `id`, Label
-Studio region id, VIA metadata id, WebVTT cue id), so a round trip finds the same intervals. Interval text (class names) is written as is
-wherever the format allows; XML formats drop the few control characters XML 1.0 cannot hold, and WebVTT
+Studio region id, VIA metadata id, WebVTT cue id, ELAN ANNOTATION_ID, CVAT "zeal_id" attribute), so
+a round trip finds the same intervals. Interval text (class names) is written as is wherever the
+format allows; XML formats drop the few control characters XML 1.0 cannot hold, and WebVTT
 cue text has its line breaks collapsed and `& < >` escaped.
 
 File names never come straight from a video or class name: `safe_stem` strips path separators, control
@@ -56,13 +65,14 @@ import os
 import re
 import time
 import unicodedata
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
-from zeal.errors import ExportError
+from zeal.errors import ExportError, ExportWarning
 from zeal.atomic import write_atomic
 from zeal.palette import class_colors
 from zeal.review import NOT_REJECTED, select
@@ -76,6 +86,7 @@ PREDICTION_COLUMNS = ("video-id", "t-start", "t-end", "label", "score")
 TIME_DECIMALS = 6  # seconds in CSV/JSON/ActivityNet: microseconds, far below one frame
 VIA_DECIMALS = 3  # VIA rounds its temporal coordinates to milliseconds
 MS_PER_S = 1000
+SCORE_DECIMALS = 3  # scores shown as text (WebVTT cues, ELAN and VIA score fields, CVAT attributes)
 MIN_CUE_MS = 1  # ELAN annotations and WebVTT cues need end > start
 MAX_STEM_BYTES = 150  # leaves room for ".labelstudio.json" within the usual 255-byte name limit
 
@@ -89,20 +100,33 @@ VIA_LOC_LOCAL, VIA_LOC_URI = 1, 2
 VIA_ATTR_TEXT, VIA_ATTR_SELECT = 1, 4
 VIA_TEMPORAL_ANCHOR = "FILE1_Z2_XY0"  # one file, two temporal coordinates, no spatial ones
 ACTIVITYNET_VERSION = "VERSION 1.3"
+CVAT_VERSION = "1.1"
+CVAT_SCORE_ATTR, CVAT_ID_ATTR = "score", "zeal_id"
+CVAT_MAX_LABEL_CHARS = 64  # CVAT's database limit on a label name
+LOCAL_MEDIA_WARNING = (
+    "the Label Studio tasks point at a local file path, which Label Studio cannot open (its player "
+    "asks its own server for the path and gets 404); set media_url= (CLI: --media-url PREFIX) to where "
+    "Label Studio can fetch the video, e.g. /data/local-files/?d=videos/ (see the README, "
+    "\"Use it from Label Studio\")")
 
 # Path separators, control characters and what Windows forbids in a file name.
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]+://")
 _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 _WINDOWS_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)),
                      *(f"LPT{i}" for i in range(1, 10))}
 # Characters XML 1.0 cannot carry at all (not even escaped).
 _XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+# An XML ID (NCName, ASCII subset) and the ids ELAN generates itself ("a17").
+_XML_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
+_ELAN_COUNTER_ID = re.compile(r"^a[0-9]+$")
 _TRUE_WORDS, _FALSE_WORDS = {"true", "1", "yes", "y"}, {"false", "0", "no", "n"}
 
 
 @dataclass(frozen=True)
 class ExportJob:
     """Everything a writer needs. intervals: already filtered and checked, sorted by start (seconds);
-    stem: safe file-name stem; video_id: the id written inside files; media: video path or URL."""
+    stem: safe file-name stem; video_id: the id written inside files; media: the video's path (or
+    URL) as the result knows it; media_url: where a web tool fetches the video ("" when not set)."""
 
     result: Result
     intervals: list[Interval]
@@ -110,6 +134,7 @@ class ExportJob:
     stem: str
     video_id: str
     media: str
+    media_url: str = ""
 
     @property
     def labels(self) -> list[str]:
@@ -172,8 +197,28 @@ def default_video_id(video: VideoInfo) -> str:
     return stem or "video"
 
 
+def is_url(text: str) -> bool:
+    """True for "scheme://..." (http, https, s3, file, ...)."""
+    return bool(_URL.match(text))
+
+
+def media_address(path: str, prefix: str | None, fallback_name: str = "video") -> str:
+    """Where a web tool fetches the video: `prefix` + the URL-encoded file name of `path`
+    ("/data/local-files/?d=clips/" and "/v/case 01.mp4" -> "/data/local-files/?d=clips/case%2001.mp4");
+    "" without a prefix. Every character but letters, digits and "_.-~" is percent-encoded (UTF-8),
+    so "?", "#", "&" and "+" in a name cannot change the URL's meaning."""
+    if not prefix:
+        return ""
+    name = PurePosixPath(str(path).replace("\\", "/")).name or fallback_name
+    return prefix + quote(name, safe="")
+
+
 def _xml_safe(text: str) -> str:
     return _XML_ILLEGAL.sub(" ", text)
+
+
+def _score_text(score: float) -> str:
+    return f"{float(score):.{SCORE_DECIMALS}f}"
 
 
 def _fps_text(fps: float) -> str:
@@ -340,8 +385,8 @@ def write_predictions_csv(rows: Iterable[dict], path: str | os.PathLike) -> Path
 
 
 def labelstudio_config(labels: Iterable[str], fps: float) -> str:
-    """The labeling config XML: <Video frameRate=real fps> and one <Label> per class, in the class's
-    colour of the app (zeal.palette)."""
+    """The labeling config XML: <Video frameRate=real fps> and one <Label> per class, coloured as in
+    the app (zeal.palette)."""
     import xml.etree.ElementTree as ET  # noqa: PLC0415 (stdlib, but only needed here)
 
     labels = list(labels)
@@ -355,33 +400,47 @@ def labelstudio_config(labels: Iterable[str], fps: float) -> str:
     return ET.tostring(view, encoding="unicode") + "\n"
 
 
+def labelstudio_regions(intervals: Iterable[Interval], fps: float, from_name: str = LS_FROM_NAME,
+                        to_name: str = LS_TO_NAME) -> list[dict]:
+    """One `timelinelabels` region per interval, frames at `fps` (the config's frameRate: Label
+    Studio turns frames back into seconds with it), region id = interval id, score in [0, 1]."""
+    regions = []
+    for iv in intervals:
+        start, end = seconds_to_ls_frames(iv.start_s, iv.end_s, fps)
+        regions.append({"id": iv.id, "type": "timelinelabels", "from_name": from_name, "to_name": to_name,
+                        "value": {"ranges": [{"start": start, "end": end}],
+                                  "timelinelabels": [_xml_safe(iv.label)]},
+                        "score": float(iv.score)})
+    return regions
+
+
+def labelstudio_prediction(regions: list[dict]) -> dict:
+    """A Label Studio prediction holding `regions`; its score is the mean region score (0 if none)."""
+    from zeal import __version__  # noqa: PLC0415 (zeal/__init__ may import this module one day)
+
+    mean = sum(r["score"] for r in regions) / len(regions) if regions else 0.0
+    return {"model_version": f"zeal-{__version__}", "score": mean, "result": regions}
+
+
 def labelstudio_task(result: Result, intervals: list[Interval], media: str) -> dict:
     """One Label Studio task: {"data": {"video": media}, "predictions": [timelinelabels regions]}.
 
     Every interval given (human-edited ones too) becomes a prediction region, so the annotator
-    reviews them all in one place; the prediction's score is the mean region score (0 if none)."""
-    from zeal import __version__  # noqa: PLC0415 (zeal/__init__ may import this module one day)
-
+    reviews them all in one place."""
     fps = float(result.video.fps)
     if not (math.isfinite(fps) and fps > 0):
         raise ExportError(f"video {result.video.path!r} has fps {fps!r}; Label Studio needs frame "
                           "numbers, so probe the video again or export as csv/json instead")
-    regions = []
-    for iv in intervals:
-        start, end = seconds_to_ls_frames(iv.start_s, iv.end_s, fps)
-        regions.append({"id": iv.id, "type": "timelinelabels", "from_name": LS_FROM_NAME,
-                        "to_name": LS_TO_NAME,
-                        "value": {"ranges": [{"start": start, "end": end}],
-                                  "timelinelabels": [_xml_safe(iv.label)]},
-                        "score": float(iv.score)})
-    mean = sum(r["score"] for r in regions) / len(regions) if regions else 0.0
-    return {"data": {"video": media},
-            "predictions": [{"model_version": f"zeal-{__version__}", "score": mean, "result": regions}]}
+    return {"data": {"video": media}, "predictions": [labelstudio_prediction(labelstudio_regions(intervals, fps))]}
 
 
 def write_labelstudio(job: ExportJob) -> list[Path]:
-    """`<stem>.labelstudio.json` (a task list to import) and `<stem>.labelstudio.xml` (its config)."""
-    task = labelstudio_task(job.result, job.intervals, job.media)
+    """`<stem>.labelstudio.json` (a task list to import) and `<stem>.labelstudio.xml` (its config).
+    data.video is job.media_url; without one, the local path, with an ExportWarning."""
+    media = job.media_url or job.media
+    task = labelstudio_task(job.result, job.intervals, media)
+    if not job.media_url and not is_url(job.media):
+        warnings.warn(LOCAL_MEDIA_WARNING, ExportWarning, stacklevel=3)  # points at the export() call
     return [write_text_atomic(job.path(".labelstudio.json"), _json_text([task])),
             write_text_atomic(job.path(".labelstudio.xml"),
                               labelstudio_config(job.labels, job.result.video.fps))]
@@ -414,12 +473,54 @@ def _unique(name: str, taken: set[str]) -> str:
     return out
 
 
+def stack_rows(spans: Sequence[tuple[int, int]]) -> list[int]:
+    """Row of each (start, end) span so that no row holds two overlapping spans (touching ones,
+    end == next start, share a row): spans in start order go to the lowest row that is free by
+    then. As few rows as the deepest overlap needs."""
+    rows = [0] * len(spans)
+    row_end: list[int] = []  # end of the last span placed in each row
+    for k in sorted(range(len(spans)), key=lambda k: spans[k]):
+        start, end = spans[k]
+        free = next((r for r, last in enumerate(row_end) if last <= start), len(row_end))
+        if free == len(row_end):
+            row_end.append(end)
+        else:
+            row_end[free] = end
+        rows[k] = free
+    return rows
+
+
+class _ElanIds:
+    """ANNOTATION_IDs: an interval keeps its own id where it is a valid, unused XML ID (so a round
+    trip finds it); everything else gets ELAN's own "a<n>" form, never colliding with either."""
+
+    def __init__(self, intervals: Sequence[Interval]):
+        self.taken: set[str] = set()
+        self.own: dict[int, str] = {}
+        for k, iv in enumerate(intervals):
+            if _XML_ID.match(iv.id) and not _ELAN_COUNTER_ID.match(iv.id) and iv.id not in self.taken:
+                self.own[k] = iv.id
+                self.taken.add(iv.id)
+        self.counter = 0
+
+    def for_interval(self, k: int) -> str:
+        return self.own.get(k) or self.fresh()
+
+    def fresh(self) -> str:
+        self.counter += 1
+        return f"a{self.counter}"
+
+
 def write_elan(job: ExportJob) -> list[Path]:
-    """`<stem>.eaf`, EAF 3.0. One time-alignable tier per class (annotation value = the class name),
-    each with a dependent "<class> score" tier (Symbolic_Association) holding "0.830" or
-    "0.830 (human)". Scores sit in their own tier so the label stays clean for editing and for
-    ELAN's controlled vocabularies. Times are integer milliseconds; every annotation has its own
-    two time slots, so dragging one boundary in ELAN never moves another annotation."""
+    """`<stem>.eaf`, EAF 3.0. Time-alignable tiers per class (annotation value = the class name):
+    overlapping intervals of one class go on numbered sibling tiers ("Diving", "Diving #2", ...),
+    because ELAN keeps a tier free of overlaps and would silently cut or delete a neighbour the
+    first time a boundary is moved. Each class tier has a dependent "<tier> score" tier
+    (Symbolic_Association) holding "0.830" or "0.830 (human)", so the label stays clean for editing
+    and for ELAN's controlled vocabularies. Times are integer milliseconds; every annotation has
+    its own two time slots, so dragging one boundary never moves another annotation. An interval's
+    id is its ANNOTATION_ID where it is a valid XML ID. ELAN opens the local video file (absolute
+    and relative to the .eaf), not media_url."""
     import xml.etree.ElementTree as ET  # noqa: PLC0415
 
     root = ET.Element("ANNOTATION_DOCUMENT", {
@@ -448,31 +549,32 @@ def write_elan(job: ExportJob) -> list[Path]:
         ET.SubElement(time_order, "TIME_SLOT", TIME_SLOT_ID=f"ts{n}", TIME_VALUE=str(ms))
 
     taken: set[str] = set()
-    tier_ids = {label: _unique(_xml_safe(label), taken) for label in job.labels}
-    next_id = 1
+    class_tier = {label: _unique(_xml_safe(label), taken) for label in job.labels}  # names reserved first
+    ids = _ElanIds(job.intervals)
     for label in job.labels:
-        tier = ET.SubElement(root, "TIER", TIER_ID=tier_ids[label], LINGUISTIC_TYPE_REF=ELAN_ACTION_TYPE)
-        score_tier_id = _unique(tier_ids[label] + ELAN_SCORE_SUFFIX, taken)
-        scores = []
-        for k, iv in enumerate(job.intervals):
-            if iv.label != label:
-                continue
-            ann = ET.SubElement(ET.SubElement(tier, "ANNOTATION"), "ALIGNABLE_ANNOTATION",
-                                ANNOTATION_ID=f"a{next_id}", TIME_SLOT_REF1=slot_id[k, 0],
-                                TIME_SLOT_REF2=slot_id[k, 1])
-            ET.SubElement(ann, "ANNOTATION_VALUE").text = _xml_safe(label)
-            text = f"{iv.score:.3f}" + (" (human)" if iv.source == "human" else "")
-            scores.append((f"a{next_id}", text))
-            next_id += 1
-        # Appended after the class tier so PARENT_REF always points backwards in the file.
-        score_tier = ET.SubElement(root, "TIER", TIER_ID=score_tier_id,
-                                   LINGUISTIC_TYPE_REF=ELAN_SCORE_TYPE, PARENT_REF=tier_ids[label])
-        for ref, text in scores:
-            ann = ET.SubElement(ET.SubElement(score_tier, "ANNOTATION"), "REF_ANNOTATION",
-                                ANNOTATION_ID=f"a{next_id}", ANNOTATION_REF=ref)
-            ET.SubElement(ann, "ANNOTATION_VALUE").text = text
-            next_id += 1
-    ET.SubElement(header, "PROPERTY", NAME="lastUsedAnnotationId").text = str(next_id - 1)
+        members = [k for k, iv in enumerate(job.intervals) if iv.label == label]
+        rows = stack_rows([spans[k] for k in members])
+        for row in range(max(rows, default=0) + 1):
+            tier_id = class_tier[label] if row == 0 else _unique(f"{class_tier[label]} #{row + 1}", taken)
+            tier = ET.SubElement(root, "TIER", TIER_ID=tier_id, LINGUISTIC_TYPE_REF=ELAN_ACTION_TYPE)
+            scores = []
+            for k in (m for m, r in zip(members, rows) if r == row):
+                iv = job.intervals[k]
+                ann_id = ids.for_interval(k)
+                ann = ET.SubElement(ET.SubElement(tier, "ANNOTATION"), "ALIGNABLE_ANNOTATION",
+                                    ANNOTATION_ID=ann_id, TIME_SLOT_REF1=slot_id[k, 0],
+                                    TIME_SLOT_REF2=slot_id[k, 1])
+                ET.SubElement(ann, "ANNOTATION_VALUE").text = _xml_safe(label)
+                scores.append((ann_id, _score_text(iv.score) + (" (human)" if iv.source == "human" else "")))
+            # Right after its class tier, so PARENT_REF always points backwards in the file.
+            score_tier = ET.SubElement(root, "TIER", TIER_ID=_unique(tier_id + ELAN_SCORE_SUFFIX, taken),
+                                       LINGUISTIC_TYPE_REF=ELAN_SCORE_TYPE, PARENT_REF=tier_id)
+            for ref, text in scores:
+                ann = ET.SubElement(ET.SubElement(score_tier, "ANNOTATION"), "REF_ANNOTATION",
+                                    ANNOTATION_ID=ids.fresh(), ANNOTATION_REF=ref)
+                ET.SubElement(ann, "ANNOTATION_VALUE").text = text
+    # ELAN numbers the annotations it creates from here on.
+    ET.SubElement(header, "PROPERTY", NAME="lastUsedAnnotationId").text = str(ids.counter)
 
     ET.SubElement(root, "LINGUISTIC_TYPE", LINGUISTIC_TYPE_ID=ELAN_ACTION_TYPE, TIME_ALIGNABLE="true",
                   GRAPHIC_REFERENCES="false")
@@ -492,17 +594,18 @@ def write_elan(job: ExportJob) -> list[Path]:
 def via_project(job: ExportJob) -> dict:
     """The VIA 3 project dict: one video file, a select attribute "action" (one option per class)
     and a text attribute "score"; one temporal segment (z = [t0, t1] seconds, xy = []) per interval.
-    A local video gets loc=1 (VIA asks the user to pick the file once); a URL gets loc=2."""
+    A local video gets loc=1 (VIA asks the user to pick the file once); media_url (or a video that
+    is a URL already) gets loc=2, which VIA fetches itself."""
     labels = job.labels
     option_id = {label: str(k) for k, label in enumerate(labels)}
-    is_url = bool(re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]+://", job.media))
-    fname = job.media if is_url else (PurePosixPath(job.media.replace("\\", "/")).name or job.video_id)
+    remote = job.media_url or (job.media if is_url(job.media) else "")
+    fname = remote or PurePosixPath(job.media.replace("\\", "/")).name or job.video_id
     metadata = {}
     for iv in job.intervals:
         metadata[f"1_{iv.id}"] = {
             "vid": "1", "flg": 0,
             "z": [round(float(iv.start_s), VIA_DECIMALS), round(float(iv.end_s), VIA_DECIMALS)],
-            "xy": [], "av": {"1": option_id[iv.label], "2": f"{iv.score:.3f}"}}
+            "xy": [], "av": {"1": option_id[iv.label], "2": _score_text(iv.score)}}
     return {
         "project": {"pid": "__VIA_PROJECT_ID__", "rev": "__VIA_PROJECT_REV_ID__",
                     "rev_timestamp": "__VIA_PROJECT_REV_TIMESTAMP__",
@@ -518,7 +621,7 @@ def via_project(job: ExportJob) -> dict:
             "2": {"aname": "score", "anchor_id": VIA_TEMPORAL_ANCHOR, "type": VIA_ATTR_TEXT, "desc": "",
                   "options": {}, "default_option_id": ""}},
         "file": {"1": {"fid": 1, "fname": fname, "type": VIA_FILE_TYPE_VIDEO,
-                       "loc": VIA_LOC_URI if is_url else VIA_LOC_LOCAL, "src": job.media if is_url else ""}},
+                       "loc": VIA_LOC_URI if remote else VIA_LOC_LOCAL, "src": remote}},
         "view": {"1": {"fid_list": [1]}},
         "metadata": metadata,
     }
@@ -549,15 +652,119 @@ def _vtt_text(text: str) -> str:
 
 
 def write_webvtt(job: ExportJob) -> list[Path]:
-    """`<stem>.vtt`: one cue per interval, "label (score 0.83)", in start order; the cue id is the
-    interval's id."""
+    """`<stem>.vtt`: one cue per interval, "label (score 0.830)" (3 decimals: 0.999 must not read
+    as 1.00), in start order; the cue id is the interval's id."""
     lines = ["WEBVTT", ""]
     for iv in job.intervals:
         t0 = seconds_to_ms(iv.start_s)
         t1 = max(t0 + MIN_CUE_MS, seconds_to_ms(iv.end_s))
         lines += [iv.id, f"{vtt_timestamp(t0)} --> {vtt_timestamp(t1)}",
-                  _vtt_text(f"{iv.label} (score {iv.score:.2f})"), ""]
+                  _vtt_text(f"{iv.label} (score {_score_text(iv.score)})"), ""]
     return [write_text_atomic(job.path(".vtt"), "\n".join(lines))]
+
+
+# ---------------------------------------------------------------------------------------------
+# CVAT
+
+
+def seconds_to_cvat_frames(start_s: float, end_s: float, fps: float) -> tuple[int, int]:
+    """Seconds -> CVAT (first, last) frame numbers, 0-based, last inclusive. CVAT numbers the
+    frames it decodes from 0, frame n shown from n / fps to (n + 1) / fps; the rounding is Label
+    Studio's (module doc), so each boundary stays within half a frame."""
+    first, end = seconds_to_ls_frames(start_s, end_s, fps)
+    return first - 1, end - 1
+
+
+def cvat_frames_to_seconds(first: int, last: int, fps: float) -> tuple[float, float]:
+    """CVAT 0-based inclusive frame range -> (start_s, end_s) seconds."""
+    return first / fps, (last + 1) / fps
+
+
+def _frame_count(video: VideoInfo) -> int:
+    """Frames CVAT will decode: the container's count, or duration x fps where it has none (MKV)."""
+    if video.n_frames > 0:
+        return int(video.n_frames)
+    return max(1, round_half_up(video.duration_s * video.fps))
+
+
+def cvat_label_spec(labels: Iterable[str]) -> list[dict]:
+    """The labels to paste into CVAT's "Raw" label editor when creating the task: one rectangle
+    label per class, coloured as in the app, with two immutable text attributes, "score" and
+    "zeal_id" (the interval id, so a CVAT export maps back to our intervals)."""
+    labels = list(labels)
+    colors = class_colors(labels)
+    attributes = [{"name": name, "mutable": False, "input_type": "text", "default_value": "", "values": [""]}
+                  for name in (CVAT_SCORE_ATTR, CVAT_ID_ATTR)]
+    return [{"name": _xml_safe(label), "color": colors[label], "type": "rectangle",
+             "attributes": [dict(a) for a in attributes]} for label in labels]
+
+
+def _cvat_meta(parent, job: ExportJob, size: int, spec: list[dict]) -> None:
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    task = ET.SubElement(ET.SubElement(parent, "meta"), "task")
+    video = job.result.video
+    for key, value in (("name", job.video_id), ("size", size), ("mode", "interpolation"), ("overlap", 0),
+                       ("start_frame", 0), ("stop_frame", size - 1), ("frame_filter", "")):
+        ET.SubElement(task, key).text = _xml_safe(str(value))
+    labels = ET.SubElement(task, "labels")
+    for label in spec:
+        node = ET.SubElement(labels, "label")
+        for key in ("name", "color", "type"):
+            ET.SubElement(node, key).text = label[key]
+        attrs = ET.SubElement(node, "attributes")
+        for a in label["attributes"]:
+            attr = ET.SubElement(attrs, "attribute")
+            for key in ("name", "mutable", "input_type", "default_value"):
+                ET.SubElement(attr, key).text = str(a[key])
+            ET.SubElement(attr, "values").text = "\n".join(a["values"])
+    size_node = ET.SubElement(task, "original_size")
+    ET.SubElement(size_node, "width").text = str(int(video.width))
+    ET.SubElement(size_node, "height").text = str(int(video.height))
+
+
+def write_cvat(job: ExportJob) -> list[Path]:
+    """`<stem>.cvat.xml` ("CVAT for video 1.1": upload it with format "CVAT 1.1" into a task made
+    from the same video) and `<stem>.cvat-labels.json` (the label specification for that task).
+
+    CVAT has no time-segment type, so each interval is a track of one full-frame rectangle: a
+    keyframe at its first frame (outside="0") and one at its last frame + 1 (outside="1"), left out
+    when the interval runs to the video's last frame (CVAT refuses a frame past the end). Frames are
+    0-based at the video's average fps (`seconds_to_cvat_frames`), clamped to the video. Both
+    keyframes carry the immutable attributes "score" and "zeal_id": CVAT reads a track's immutable
+    attributes from its last keyframe."""
+    import xml.etree.ElementTree as ET  # noqa: PLC0415
+
+    video = job.result.video
+    fps = float(video.fps)
+    if not (math.isfinite(fps) and fps > 0):
+        raise ExportError(f"video {video.path!r} has fps {fps!r}; CVAT needs frame numbers, so probe the "
+                          "video again or export as csv/json instead")
+    too_long = [label for label in job.labels if len(label) > CVAT_MAX_LABEL_CHARS]
+    if too_long:
+        raise ExportError(f"CVAT label names have at most {CVAT_MAX_LABEL_CHARS} characters; rename "
+                          f"{too_long[0][:80]!r} before exporting to cvat")
+    size = _frame_count(video)
+    spec = cvat_label_spec(job.labels)
+    root = ET.Element("annotations")
+    ET.SubElement(root, "version").text = CVAT_VERSION
+    _cvat_meta(root, job, size, spec)
+    box = {"occluded": "0", "xtl": "0.00", "ytl": "0.00", "xbr": f"{float(video.width):.2f}",
+           "ybr": f"{float(video.height):.2f}", "z_order": "0"}
+    for n, iv in enumerate(job.intervals):
+        first, last = seconds_to_cvat_frames(iv.start_s, iv.end_s, fps)
+        first = min(first, size - 1)
+        last = min(max(last, first), size - 1)
+        track = ET.SubElement(root, "track", id=str(n), label=_xml_safe(iv.label), source="auto")
+        keys = [(first, "0")] + ([(last + 1, "1")] if last + 1 < size else [])
+        for frame, outside in keys:
+            shape = ET.SubElement(track, "box", frame=str(frame), keyframe="1", outside=outside, **box)
+            ET.SubElement(shape, "attribute", name=CVAT_SCORE_ATTR).text = _score_text(iv.score)
+            ET.SubElement(shape, "attribute", name=CVAT_ID_ATTR).text = _xml_safe(iv.id)
+    ET.indent(root)
+    text = '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return [write_text_atomic(job.path(".cvat.xml"), text),
+            write_text_atomic(job.path(".cvat-labels.json"), _json_text(spec))]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -584,11 +791,13 @@ FORMATS: dict[str, Writer] = {
     "via": write_via,
     "webvtt": write_webvtt,
     "activitynet": write_activitynet,
+    "cvat": write_cvat,
 }
 # File-name endings each format writes (for help texts and for finding the files again).
 FORMAT_SUFFIXES: dict[str, tuple[str, ...]] = {
     "csv": (".csv",), "json": (".json",), "labelstudio": (".labelstudio.json", ".labelstudio.xml"),
     "elan": (".eaf",), "via": (".via.json",), "webvtt": (".vtt",), "activitynet": (".activitynet.json",),
+    "cvat": (".cvat.xml", ".cvat-labels.json"),
 }
 
 
@@ -600,8 +809,11 @@ def export(result: Result, fmt: str, out: str | os.PathLike, states: Sequence[st
     the unreviewed model proposals, only the review set; "all" the paper's full set.
 
     video_id: the id written inside the files and used for their names (default: the video file's
-    stem); media_url: how the target tool should find the video (default: VideoInfo.path), e.g.
-    "/data/local-files/?d=videos/a.mp4" for Label Studio's local storage. Returns the paths written.
+    stem). media_url: a PREFIX telling web tools where to fetch the video: they get PREFIX + the
+    URL-encoded file name (`media_address`), e.g. "/data/local-files/?d=videos/" for Label
+    Studio's local-files storage or "https://media.example.org/clips/" for a web server; used by
+    labelstudio (data.video) and via (a remote file). Without it, Label Studio gets the local path
+    and an ExportWarning says it cannot open it. Returns the paths written.
     """
     key = str(fmt).strip().lower()
     if key not in FORMATS:
@@ -619,6 +831,6 @@ def export(result: Result, fmt: str, out: str | os.PathLike, states: Sequence[st
     if Path(stem).name != stem or stem in (".", ".."):  # belt and braces over safe_stem
         raise ExportError(f"refusing to write {stem!r} outside {out_dir}; choose another video id")
     job = ExportJob(result=result, intervals=_checked_intervals(result, states, proposals), out_dir=out_dir,
-                    stem=stem, video_id=vid,
-                    media=media_url if media_url is not None else result.video.path)
+                    stem=stem, video_id=vid, media=result.video.path,
+                    media_url=media_address(result.video.path, media_url, fallback_name=stem))
     return FORMATS[key](job)
