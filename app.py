@@ -47,8 +47,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: auto)")
     parser.add_argument("--cache-dir", default=None, help="score cache folder (default: $ZEAL_CACHE_DIR "
                                                           "or ~/.cache/zeal)")
+    parser.add_argument("--project", default=None, metavar="DIR",
+                        help="the project folder: its videos, classes, questions, results and every edit "
+                             "(default: <work dir>/project; `zeal batch SOURCE --project DIR` writes the same)")
     parser.add_argument("--work-dir", default=None,
-                        help="the app's own folder for uploads, session files and exports "
+                        help="the app's own folder for uploads in transit and the default project "
                              "(default: <system temp>/zeal-app)")
     parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
                         help=f"largest accepted upload in MB (default {DEFAULT_MAX_UPLOAD_MB:g})")
@@ -86,17 +89,31 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from zeal.pipeline import ZealPipeline
-    from zeal_ui.callbacks import AppLimits
+    from zeal.project import Project
+    from zeal_ui.app_state import AppLimits, add_media_route
     from zeal_ui.demo import create_demo, page_assets
 
+    try:
+        project = Project.open(Path(args.project).expanduser() if args.project else work_dir / "project")
+    except ZealError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     pipeline = ZealPipeline.from_config(config)
     limits = AppLimits(max_upload_mb=args.max_upload_mb, max_duration_min=args.max_duration_min)
-    demo = create_demo(pipeline, work_dir=work_dir, limits=limits)
+    state, demo = create_demo(pipeline, project, limits=limits)
     demo.queue(default_concurrency_limit=DEFAULT_CONCURRENCY)
+    # The project folder is never served: videos go through /zeal/media/<token>, downloads through
+    # Gradio's cache (copies under a content hash).
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 inbrowser=bool(os.environ.get("DISPLAY")) and not args.no_browser,
-                max_file_size=f"{args.max_upload_mb:g}mb", allowed_paths=[str(work_dir)],
-                footer_links=["api", "settings"], **page_assets())
+                max_file_size=f"{args.max_upload_mb:g}mb", blocked_paths=[str(project.root)],
+                footer_links=["api", "settings"], prevent_thread_lock=True, **page_assets())
+    add_media_route(demo.app, state)
+    print(f"project: {project.root}", flush=True)
+    try:
+        demo.block_thread()
+    finally:
+        state.queue.stop()
     return 0
 
 

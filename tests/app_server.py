@@ -93,3 +93,18 @@ def start_app(tmp: Path, models: dict[str, str], extra: list[str] | None = None,
             time.sleep(0.5)
     app.stop()
     raise RuntimeError(f"app did not answer on {url} within {START_TIMEOUT_S:.0f} s:\n{app.log()}")
+
+
+def in_process_app(pipeline, root: Path, limits=None):
+    """The app's handlers on a project in `root` (root/project), as `create_demo` builds them, without
+    a server: the scoring queue is not started (tests run its step, `queue.score(vid)`, themselves)
+    and downloads go to root/downloads. Returns the Callbacks; `.state` holds project and queue."""
+    from zeal.project import Project
+    from zeal_ui.app_state import AppLimits, AppState
+    from zeal_ui.callbacks import MODEL_HINT, Callbacks
+    from zeal_ui.scoring import ScoringQueue
+
+    project = Project.open(root / "project")
+    state = AppState(project=project, pipeline=pipeline, limits=limits or AppLimits(), downloads=root / "downloads")
+    state.queue = ScoringQueue(project, pipeline, model_hint=MODEL_HINT)
+    return Callbacks(state)

@@ -48,8 +48,9 @@ from zeal.pipeline import ZealPipeline
 from zeal.queries import QuerySet, lookup, prompt_text
 from zeal.review import select
 from zeal.types import Result
-from zeal_ui.callbacks import AppLimits, Callbacks
-from zeal_ui.session import SessionStore
+from zeal.video import video_hash
+from zeal_ui.app_state import AppLimits
+from app_server import in_process_app
 
 FPS = 1.0  # one sampling step is 1 s: the 0.4 s clip is shorter than a step
 CLASS = "Diving"
@@ -209,9 +210,16 @@ def pipeline(models, tmp_path_factory):
     return ZealPipeline.from_config(tiny_config(models, tmp_path_factory.mktemp("cache")))
 
 
-@pytest.fixture(scope="module")
-def callbacks(pipeline, tmp_path_factory):
-    return Callbacks(pipeline, SessionStore(tmp_path_factory.mktemp("sessions")))
+@pytest.fixture
+def callbacks(pipeline, prior, tmp_path):
+    """The app on a project that holds one scored video: what a failing action must leave alone."""
+    cb = in_process_app(pipeline, tmp_path / "app")
+    cb.set_questions(table_for("any"))
+    entry, _ = cb.project.add_video(SHORT_CLIP, copy=False)
+    cb.project.record(entry.id).result = prior
+    cb.project.save_record(entry.id, result=True)
+    cb.project.set_status(entry.id, "scored")
+    return cb
 
 
 @pytest.fixture(scope="module")
@@ -293,23 +301,29 @@ def run_cli(name: str, ctx) -> str:
 def run_ui(name: str, ctx) -> str:
     """The app's handlers, as the page calls them; returns the status line after a run."""
     path = ctx.inputs.get(name)
-    s = ctx.session
+    cb = ctx.callbacks
     if name.startswith("query JSON"):
-        ctx.callbacks.load_queries(str(path), [CLASS])
+        cb.load_queries(str(path), [CLASS])
     elif name == "ground truth with a bad row":
-        ctx.callbacks.load_ground_truth(str(path), s.sid)
-    elif name == "model path that does not exist":
-        # A CLIP checkpoint that is not there (the missing LVLM folder: tests/test_ui_callbacks.py).
-        cfg = tiny_config(ctx.models, ctx.tmp / "cache", clip_pretrained=str(path / "clip.pt"))
-        cb = Callbacks(ZealPipeline.from_config(cfg), ctx.callbacks.store)
-        cb.run(str(SHORT_CLIP), table_for(name), True, s.sid)
+        cb.load_ground_truth(str(path))
     elif name == "LLM answer that is not JSON":
         ctx.llm.script = [("ok", "Sure! Here are your questions.")] * 10
-        ctx.callbacks.generate_with_llm([[LLM_CLASS, "", "", ""]], ctx.llm.url, "m", KEY)
+        cb.generate_with_llm([[LLM_CLASS, "", "", ""]], ctx.llm.url, "m", KEY)
     else:
-        ctx.callbacks.open_video(str(path), s.sid)  # the upload
-        out = ctx.callbacks.run(None, table_for(name), True, s.sid)
-        return out[1]  # the status line
+        if name == "model path that does not exist":
+            # A CLIP checkpoint that is not there (the missing LVLM folder: tests/test_ui_callbacks.py).
+            cfg = tiny_config(ctx.models, ctx.tmp / "cache", clip_pretrained=str(path / "clip.pt"))
+            cb = in_process_app(ZealPipeline.from_config(cfg), ctx.tmp / "other")
+            path = SHORT_CLIP
+        cb.set_questions(table_for(name))
+        cb.add_uploads([str(path)])  # the upload: refused at once (gr.Error) or added
+        vid = video_hash(path)
+        cb.score(vid, table_for(name))
+        cb.state.queue.score(vid)  # the background queue's step
+        entry = cb.project.videos[vid]
+        if entry.status == "failed":  # the list of videos shows the video failed, with this message
+            raise gr.Error(entry.message)
+        return f"{entry.name}: {len(cb.project.record(vid).result.times_s)} frames sampled"
     return ""
 
 
@@ -322,10 +336,9 @@ def prior(pipeline) -> Result:
 @pytest.mark.parametrize("name,surface,expected", ROWS, ids=[f"{s}: {n}" for n, s, _ in ROWS])
 def test_bad_input_table(name, surface, expected, models, inputs, pipeline, callbacks, llm, prior, tmp_path,
                          capsys):
-    session = callbacks.store.get(None)
-    session.video, session.result = str(SHORT_CLIP), prior
     ctx = SimpleNamespace(models=models, inputs=inputs, pipeline=pipeline, callbacks=callbacks, llm=llm, tmp=tmp_path,
-               capsys=capsys, session=session, cli=None)
+               capsys=capsys, cli=None)
+    prior_id = video_hash(SHORT_CLIP)
     run = {"api": run_api, "cli": run_cli, "ui": run_ui}[surface]
 
     if isinstance(expected, Works):
@@ -344,7 +357,7 @@ def test_bad_input_table(name, surface, expected, models, inputs, pipeline, call
             assert Path(result.video.path) == inputs[name].resolve()
         else:
             assert f": {expected.frames} frames sampled" in got, got
-            assert session.result is not prior and session.video == str(inputs[name])
+            assert callbacks.project.record(prior_id).result is prior  # the other video: as it was
         return
 
     if surface == "api":
@@ -364,9 +377,9 @@ def test_bad_input_table(name, surface, expected, models, inputs, pipeline, call
             run(name, ctx)
         message = info.value.message
         if name == "corrupted clip":  # it opens (the damage is found while decoding): no half result
-            assert session.video == str(inputs[name]) and session.result is None
-        else:  # the session keeps what it had: its video and its result
-            assert session.video == str(SHORT_CLIP) and session.result is prior
+            assert callbacks.project.record(video_hash(inputs[name])).result is None
+        # the project keeps what it had: the other video and its result
+        assert callbacks.project.record(prior_id).result is prior and len(callbacks.project.videos) <= 2
     assert "\n" not in message and expected in message, message
     if name in NAMED_FILES:
         assert inputs[name].name in message, message
@@ -455,27 +468,28 @@ def test_the_llm_key_never_reaches_a_file_a_log_or_the_output(models, llm, tmp_p
                  "--format", ",".join(FORMATS)]) == 0
     # the app: key typed in the password field, questions generated, run, saved, exported
     cfg = tiny_config(models, work / "app_cache")
-    cb = Callbacks(ZealPipeline.from_config(cfg), SessionStore(work / "sessions"))
+    cb = in_process_app(ZealPipeline.from_config(cfg), work / "app")
     rows = cb.generate_with_llm([[LLM_CLASS, "", "", ""]], llm.url, "m", KEY)
-    s = cb.session(None)
-    cb.open_video(str(SHORT_CLIP), s.sid)
-    view = cb.run(None, rows, True, s.sid)
-    saved = cb.save_queries(rows, s.sid)
-    exported = cb.export(list(FORMATS), "accepted + unreviewed", None, s.sid)
+    status, _ = cb.add_uploads([str(SHORT_CLIP)])
+    vid = video_hash(SHORT_CLIP)
+    cb.state.queue.score(vid)
+    saved = cb.save_queries(rows)
+    exported = cb.export("the whole project", None, list(FORMATS), "accepted + unreviewed", None)
+    result = cb.project.record(vid).result
     captured = capsys.readouterr()
 
     # the key was really used: every request carried it, and only in the Authorization header
     assert len(llm.requests) == 3
     assert all(h["authorization"] == f"Bearer {KEY}" for _, h, _, _ in llm.requests)
     assert not any(KEY in raw for _, _, _, raw in llm.requests)
-    assert QuerySet.load(queries).names == [LLM_CLASS] and s.result is not None and exported
+    assert QuerySet.load(queries).names == [LLM_CLASS] and result is not None and exported
     files = [p for p in work.rglob("*") if p.is_file()]
-    assert len(files) > 20 and Path(saved) in files  # outputs, both caches, the session folder
+    assert len(files) > 20 and Path(saved) in files  # outputs, both caches, the project folder
     assert any(p.is_relative_to(work / "app_cache") for p in files)
     assert any(p.is_relative_to(work / "cli_cache") for p in files)
     leaked = [p for p in files if KEY.encode() in p.read_bytes()]
     assert not leaked, leaked
-    shown = repr(rows) + repr(view[1:]) + repr(s.result.settings)
+    shown = repr(rows) + status + repr(result.settings)
     for text in (captured.out, captured.err, caplog.text, shown):
         assert KEY not in text
     assert caplog.records  # the malformed first answer was logged (without the key)
@@ -523,11 +537,12 @@ def test_app_launch_binds_and_shares_only_as_asked(flags, host, share, models, t
     assert code == 0
     assert launched["server_name"] == host and launched["share"] is share
     assert launched["max_file_size"] == "7mb" and launched["inbrowser"] is False
-    assert launched["allowed_paths"] == [str(tmp_path / "work")]
+    # nothing of the project is served: no allowed path, the project folder blocked
+    assert "allowed_paths" not in launched and launched["blocked_paths"] == [str((tmp_path / "work" / "project").resolve())]
     # uploads are kept in the app's own folder, not in a shared system-wide one
     caches = {b.GRADIO_CACHE for b in launched["blocks"].blocks.values() if hasattr(b, "GRADIO_CACHE")}
     assert caches == {str(tmp_path / "work" / "uploads")}
     # the duration limit reached the handlers the page calls
     handlers = {getattr(f.fn, "__self__", None) for f in launched["blocks"].fns.values()}
-    limits = {cb.limits for cb in handlers if isinstance(cb, Callbacks)}
+    limits = {cb.limits for cb in handlers if type(cb).__name__ == "Callbacks"}
     assert limits == {AppLimits(max_upload_mb=7.0, max_duration_min=3.0)}

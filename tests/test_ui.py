@@ -1,6 +1,7 @@
-"""The running app, driven through gradio_client and plain HTTP as a script would: upload a real clip,
-choose classes, run with tiny real-architecture models, edit through the workspace's server
-functions exactly as the page sends them, export, and two users at once."""
+"""The running app, driven through gradio_client and plain HTTP as a script would: add real clips to
+the project, choose classes, let the background queue score them with tiny real-architecture
+models, edit through the workspace's server functions exactly as the page sends them, score again,
+export; two users at once; and no route serves the project's own files."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import json
 import subprocess
 import sys
 import threading
+import time
+import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +24,8 @@ pytestmark = pytest.mark.timeout(300)
 UPLOAD_LIMIT_MB = 1
 ACCEPTED_ONLY, WITH_UNREVIEWED = "accepted only", "accepted + unreviewed"
 REVIEW_SET = "review set (one candidate per action)"
+VIDEO, PROJECT = "the open video", "the whole project"
+CLASSES = ["BasketballDunk", "Diving"]
 
 
 @pytest.fixture(scope="session")
@@ -41,13 +47,6 @@ def client(app):
     return Client(app.url, verbose=False)
 
 
-def table_data(value) -> list[list]:
-    """A Dataframe output (plain or wrapped in an update) -> its rows."""
-    if isinstance(value, dict) and "value" in value:
-        value = value["value"]
-    return (value or {}).get("data", []) if isinstance(value, dict) else []
-
-
 def read_csv(paths) -> list[dict]:
     csv_paths = [p for p in paths if str(p).endswith(".csv")]
     assert len(csv_paths) == 1, paths
@@ -55,26 +54,9 @@ def read_csv(paths) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def analyse(c, video: Path, classes: list[str]) -> tuple[str, str]:
-    """Open the video, choose known classes, run; returns (session id, status text)."""
-    from gradio_client import handle_file
-
-    # (gr.State outputs stay on the server; the workspace signal names the session)
-    info, _, signal = c.predict(handle_file(str(video)), api_name="/open_video")
-    assert video.name in info and "fps" in info
-    questions = c.predict(classes, {"headers": [], "data": []}, api_name="/set_classes")
-    assert [r[0] for r in table_data(questions)] == classes
-    status, signal, *_ = c.predict(handle_file(str(video)), questions, True, api_name="/run")
-    return json.loads(signal)["sid"], status
-
-
-def export(c, include: str = ACCEPTED_ONLY) -> list[dict]:
-    return read_csv(c.predict(["csv"], include, REVIEW_SET, api_name="/export"))
-
-
-class Workspace:
-    """The workspace's server functions over HTTP, as the page calls them (Gradio's
-    /component_server route)."""
+class Server:
+    """The page's server functions over HTTP (Gradio's /component_server route), as the page calls
+    them: the workspace's and the list of videos'."""
 
     def __init__(self, url: str):
         self.url = url
@@ -91,10 +73,35 @@ class Workspace:
         with urllib.request.urlopen(req, timeout=60) as r:
             return json.load(r)
 
+    def wait_scored(self, names: set[str], timeout_s: float = 240) -> dict[str, dict]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            videos = {v["name"]: v for v in self.call("videos", {})["videos"]}
+            if names <= set(videos) and all(videos[n]["status"] in ("scored", "in review") for n in names):
+                return videos
+            failed = [v for v in videos.values() if v["status"] == "failed"]
+            assert not failed, failed
+            time.sleep(0.5)
+        raise AssertionError(f"not scored in {timeout_s} s: {videos}")
+
+
+def setup_classes(c) -> list[list]:
+    questions = c.predict(CLASSES, {"headers": [], "data": []}, api_name="/set_classes")
+    rows = (questions.get("value", questions) or {}).get("data", []) if isinstance(questions, dict) else questions
+    assert [r[0] for r in rows] == CLASSES
+    return rows
+
+
+def add(c, *clips: Path) -> str:
+    from gradio_client import handle_file
+
+    status, _ = c.predict([handle_file(str(p)) for p in clips], api_name="/add_videos")
+    return status
+
 
 def intervals_of(page: dict) -> dict[str, dict]:
     fields = page["result"]["fields"]
-    classes = [c["name"] for c in page["result"]["classes"]]
+    classes = [cl["name"] for cl in page["result"]["classes"]]
     out = {}
     for row in page["result"]["intervals"]:
         d = dict(zip(fields, row))
@@ -111,21 +118,22 @@ def op(before: dict | None, after: dict | None) -> dict:
     return {"id": iid, "v": ((before or {}).get("version") or 0) + 1, "before": strip(before), "after": strip(after)}
 
 
-def test_upload_run_edit_and_export(app):
+def test_add_score_edit_rescore_and_export(app):
     c = client(app)
-    sid, status = analyse(c, EXAMPLE_CLIP, ["BasketballDunk", "Diving"])
-    assert "4 scored by the model" in status and "review set" in status
+    rows = setup_classes(c)
+    assert "scoring them in the background" in add(c, EXAMPLE_CLIP)
+    server = Server(app.url)
+    vid = server.wait_scored({EXAMPLE_CLIP.name})[EXAMPLE_CLIP.name]["id"]
     # nothing is accepted before the annotator says so: the default export is empty
-    assert export(c) == []
-    ws = Workspace(app.url)
-    page = ws.call("load", {"sid": sid})
+    assert read_csv(c.predict(VIDEO, vid, ["csv"], ACCEPTED_ONLY, REVIEW_SET, "", api_name="/export")) == []
+    page = server.call("load", {"video": vid})
     ivs = intervals_of(page)
     shown = [iv for iv in ivs.values() if iv["in_review_set"]]
     assert shown and all(iv["state"] == "unreviewed" for iv in ivs.values())
-    rows = export(c, WITH_UNREVIEWED)
-    assert {r["id"] for r in rows} == {iv["id"] for iv in shown}
+    exported = read_csv(c.predict(VIDEO, vid, ["csv"], WITH_UNREVIEWED, REVIEW_SET, "", api_name="/export"))
+    assert {r["id"] for r in exported} == {iv["id"] for iv in shown}
 
-    # accept one, move another one's end, add one, delete one: one batch, as the page sends it
+    # accept one, move another one's end, add one: one batch, as the page sends it
     a, b = sorted(shown, key=lambda iv: iv["start_s"])[:2]
     acc = {**a, "state": "accepted"}
     moved = {**b, "end_s": min(b["end_s"] + 0.5, 10.0), "source": "human", "state": "accepted"}
@@ -134,39 +142,51 @@ def test_upload_run_edit_and_export(app):
     edits = [{"seq": 1, "kind": "do", "gid": "g1", "label": "accept", "ops": [op(a, acc)]},
              {"seq": 2, "kind": "do", "gid": "g2", "label": "move end", "ops": [op(b, moved)]},
              {"seq": 3, "kind": "do", "gid": "g3", "label": "draw", "ops": [op(None, new)]}]
-    ack = ws.call("edit", {"sid": sid, "client": "script", "edits": edits})
+    ack = server.call("edit", {"video": vid, "client": "script", "edits": edits})
     assert ack["applied"] == 3 and ack["last_seq"] == 3
-    assert ws.call("edit", {"sid": sid, "client": "script", "edits": edits})["applied"] == 0  # re-sent: once
-    rows = export(c)
-    got = {r["id"]: (r["class"], float(r["start_s"]), float(r["end_s"]), r["state"], r["source"]) for r in rows}
+    assert server.call("edit", {"video": vid, "client": "script", "edits": edits})["applied"] == 0  # once
+    accepted = read_csv(c.predict(VIDEO, vid, ["csv"], ACCEPTED_ONLY, REVIEW_SET, "", api_name="/export"))
+    got = {r["id"]: (r["class"], float(r["start_s"]), float(r["end_s"]), r["state"], r["source"]) for r in accepted}
     us = lambda t: round(t, 6)  # noqa: E731 (the CSV keeps microseconds)
     assert got == {a["id"]: (a["label"], us(a["start_s"]), us(a["end_s"]), "accepted", "model"),
                    b["id"]: (b["label"], us(b["start_s"]), us(moved["end_s"]), "accepted", "human"),
                    new["id"]: ("BasketballDunk", 8.0, 9.5, "accepted", "human")}
-    # a bad edit (end before start) is refused with a message, and nothing changes
     bad = {**new, "end_s": 7.0}
-    refused = ws.call("edit", {"sid": sid, "client": "script",
-                               "edits": [{"seq": 4, "kind": "do", "gid": "g4", "label": "x", "ops": [op(new, bad)]}]})
+    refused = server.call("edit", {"video": vid, "client": "script",
+                                   "edits": [{"seq": 4, "kind": "do", "gid": "g4", "label": "x", "ops": [op(new, bad)]}]})
     assert "end must be after the start" in refused["error"]
-    assert export(c) == rows
 
-    # a re-run of the same questions reuses every score and keeps every reviewed interval
-    sid2, status = analyse(c, EXAMPLE_CLIP, ["BasketballDunk", "Diving"])
-    assert sid2 == sid and "0 scored by the model, 4 reused from cache" in status and "kept 3 reviewed" in status
-    assert export(c) == rows
+    # an edited question, scored again: every reviewed interval stays
+    rows[1][1] = "Is a diver standing still at the end of the board?"
+    c.predict(vid, {"headers": ["class", "start question", "end question", "description"], "data": rows},
+              api_name="/score")
+    deadline = time.monotonic() + 120
+    while "re-scored" not in server.call("videos", {})["videos"][0]["message"] and time.monotonic() < deadline:
+        time.sleep(0.5)
+    entry = server.call("videos", {})["videos"][0]
+    assert entry["status"] == "in review" and "kept 3 reviewed" in entry["message"]
+    again = read_csv(c.predict(VIDEO, vid, ["csv"], ACCEPTED_ONLY, REVIEW_SET, "", api_name="/export"))
+    assert again == accepted
+
+    # the whole project: one CSV for every video, the per-video formats zipped
+    files = c.predict(PROJECT, None, ["csv", "elan"], ACCEPTED_ONLY, REVIEW_SET, "", api_name="/export")
+    assert sorted(Path(f).name for f in files) == ["project.csv", "project.elan.zip"]
+    assert {r["id"] for r in read_csv(files)} == set(got)
 
 
 def test_two_users_at_once_get_their_own_results(app):
-    jobs = {"a": (EXAMPLE_CLIP, ["BasketballDunk"]), "b": (SECOND_CLIP, ["Billiards", "Diving"])}
+    jobs = {"a": EXAMPLE_CLIP, "b": SECOND_CLIP}
     results: dict[str, list[dict]] = {}
     errors: list[BaseException] = []
 
     def work(key: str) -> None:
         try:
             c = client(app)
-            video, classes = jobs[key]
-            analyse(c, video, classes)
-            results[key] = export(c, WITH_UNREVIEWED)
+            setup_classes(c)
+            add(c, jobs[key])
+            server = Server(app.url)
+            vid = server.wait_scored({jobs[key].name})[jobs[key].name]["id"]
+            results[key] = read_csv(c.predict(VIDEO, vid, ["csv"], WITH_UNREVIEWED, REVIEW_SET, "", api_name="/export"))
         except BaseException as exc:  # surfaced in the main thread below
             errors.append(exc)
 
@@ -176,39 +196,43 @@ def test_two_users_at_once_get_their_own_results(app):
     for t in threads:
         t.join(timeout=240)
     assert not errors, errors
-    assert {r["video"] for r in results["a"]} <= {"basketball"}
-    assert {r["class"] for r in results["a"]} <= {"BasketballDunk"}
-    assert {r["video"] for r in results["b"]} <= {"arm_wrestling"}
-    assert {r["class"] for r in results["b"]} <= {"Billiards", "Diving"}
+    assert {r["video"] for r in results["a"]} == {"basketball"}
+    assert {r["video"] for r in results["b"]} == {"arm_wrestling"}
     assert results["a"] and results["b"]
+
+
+def test_no_route_serves_the_projects_own_files(app):
+    project = app.work_dir / "project"
+    Server(app.url).call("videos", {})  # the app is up and its project written
+    targets = [p for p in project.rglob("*") if p.is_file()]
+    assert any(p.name == "project.json" for p in targets) and any(p.name == "review.json" for p in targets)
+    tried = []
+    for path in targets:
+        rel = path.relative_to(project).as_posix()
+        for url in (f"gradio_api/file={path}", f"gradio_api/file={urllib.parse.quote(str(path))}", f"file={path}",
+                    f"gradio_api/file/{path}", f"gradio_api/file=../project/{rel}", f"zeal/media/{rel}",
+                    f"zeal/media/..%2F..%2F{rel}", f"static/{rel}", f"assets/{rel}", rel):
+            tried.append(url)
+            try:
+                with urllib.request.urlopen(app.url + url, timeout=10) as r:
+                    body = r.read()
+                assert path.read_bytes() not in body or len(path.read_bytes()) < 8, f"{url} served {path}"
+            except urllib.error.HTTPError as exc:
+                assert exc.code in (403, 404, 405), (url, exc.code)
+    assert len(tried) >= 50
 
 
 def test_help_lists_flags_and_environment():
     out = subprocess.run([sys.executable, str(ROOT / "app.py"), "--help"], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)
     assert out.returncode == 0, out.stderr
-    for word in ("--host", "--port", "--share", "--lvlm", "--clip-pretrained", "--clip-config",
+    for word in ("--host", "--port", "--share", "--lvlm", "--clip-pretrained", "--clip-config", "--project",
                  "--max-upload-mb", "ZEAL_LVLM", "ZEAL_CLIP_PRETRAINED", "ZEAL_CACHE_DIR", "127.0.0.1"):
         assert word in out.stdout, word
 
 
 def test_uploads_over_the_limit_are_refused_with_a_clear_message(app, tmp_path):
-    from gradio_client import handle_file
-
     big = tmp_path / "too big.mp4"
     big.write_bytes(EXAMPLE_CLIP.read_bytes() * 3)  # about 1.7 MB
     with pytest.raises(Exception, match="(?i)(exceeds|too large|maximum).*"):
-        client(app).predict(handle_file(str(big)), api_name="/open_video")
-
-
-def test_clip_proposes_top_k_library_classes(app):
-    from gradio_client import handle_file
-
-    c = client(app)
-    chosen, ranking = c.predict(handle_file(str(EXAMPLE_CLIP)), "cholec80", 2, api_name="/propose_classes")
-    from zeal.queries import load_library
-
-    library = load_library("cholec80").names
-    chosen = chosen["value"] if isinstance(chosen, dict) else chosen
-    assert len(chosen) == 2 and set(chosen) <= set(library)
-    assert ranking.startswith("CLIP's ranking") and chosen[0] in ranking
+        add(client(app), big)

@@ -1,11 +1,12 @@
 """The server's half of the review workspace, in-process: the edit protocol (ordered, idempotent,
-all-or-nothing, undo history), the server functions the page calls, the payload the page draws
-from, and the session files behind reloads."""
+all-or-nothing, undo history), the server functions the page calls on a project's video, the payload
+the page draws from, and the record files behind reloads."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,9 +14,11 @@ import pytest
 from zeal.config import ProposalParams, ZealConfig
 from zeal.pipeline import ZealPipeline
 from zeal.types import ClassResult, Curves, Interval, Result, VideoInfo
-from zeal_ui.session import Session, SessionStore, valid_sid
+from zeal.project import Project, VideoRecord
+from zeal_ui.app_state import AppState
 from zeal_ui.workspace import server_functions
-from zeal_ui.workspace.edits import MAX_HISTORY_GROUPS, EditError, ReviewLog, apply_edits
+from zeal.review import ReviewLog
+from zeal_ui.workspace.edits import MAX_HISTORY_GROUPS, EditError, apply_edits
 from zeal_ui.workspace.payload import INTERVAL_FIELDS, decode_curve, encode_curve, payload
 
 
@@ -117,51 +120,66 @@ def test_undo_and_redo_move_the_history_as_the_page_does():
     assert len(log.undo) == MAX_HISTORY_GROUPS
 
 
+SHORT_CLIP = Path(__file__).parent / "data" / "tests_data_rawvideo_dataset_part_0.mp4"
+
+
+def app_with_result(tmp_path) -> tuple[AppState, str, VideoRecord]:
+    """A project with one video whose record holds a result (built by hand: no model runs)."""
+    project = Project.open(tmp_path / "p")
+    entry, _ = project.add_video(SHORT_CLIP, copy=True)
+    rec = project.record(entry.id)
+    rec.result = small_result()
+    project.save_record(entry.id, result=True)
+    project.set_status(entry.id, "scored")
+    return AppState(project=project, pipeline=pipeline(tmp_path)), entry.id, rec
+
+
 def test_server_functions_load_edit_repropose_and_save(tmp_path):
-    store = SessionStore(tmp_path / "sessions")
-    s = store.get(None)
-    s.result = small_result()
-    store.save(s, result=True)
-    load, edit, repropose = server_functions(store, pipeline(tmp_path))
-    page = load({"sid": s.sid})
-    assert page["sid"] == s.sid and page["result"]["fields"] == list(INTERVAL_FIELDS)
+    state, vid, rec = app_with_result(tmp_path)
+    load, edit, repropose, videos, act = server_functions(state)
+    page = load({"video": vid})
+    assert page["video"] == vid and page["result"]["fields"] == list(INTERVAL_FIELDS)
+    assert page["result"]["video"]["url"].startswith("zeal/media/") and page["videos"][0]["id"] == vid
     first = page["result"]["intervals"][0]
-    iv = next(i for i in s.result.intervals if i.id == first[0])
-    ack = edit({"sid": s.sid, "client": "c1", "edits": [put(1, replace(iv, state="accepted"), iv)]})
+    iv = next(i for i in rec.result.intervals if i.id == first[0])
+    ack = edit({"video": vid, "client": "c1", "edits": [put(1, replace(iv, state="accepted"), iv)]})
     assert ack["applied"] == 1 and ack["last_seq"] == 1 and ack["rev"] == 1
-    refused = edit({"sid": s.sid, "client": "c1", "edits": [put(2, replace(iv, label="Nope"), iv)]})
+    assert state.project.videos[vid].status == "in review" and state.project.videos[vid].counts["accepted"] == 1
+    refused = edit({"video": vid, "client": "c1", "edits": [put(2, replace(iv, label="Nope"), iv)]})
     assert "not in this result" in refused["error"] and refused["resync"]
-    assert "reload the page" in edit({"sid": "0" * 32, "client": "c1", "edits": []})["error"]
-    out = repropose({"sid": s.sid, "params": {"min_score": 0.0, "top_p": 0.5}})
+    assert "reload the page" in edit({"video": "0" * 40, "client": "c1", "edits": []})["error"]
+    out = repropose({"video": vid, "params": {"min_score": 0.0, "top_p": 0.5}})
     assert out["rev"] == 2 and "kept 1 reviewed" in out["message"]
-    assert "out of range" in repropose({"sid": s.sid, "params": {"top_p": 7}})["error"]
-    # a new store (the app restarted) reads back the same intervals, history and numbering
-    again = SessionStore(tmp_path / "sessions").find(s.sid)
-    assert again.result.intervals == s.result.intervals and again.review.seqs == {"c1": 1}
-    assert [g["gid"] for g in again.review.undo] == ["g1"] and again.params.top_p == 0.5
-    assert load({"sid": s.sid})["review"]["undo"][0]["gid"] == "g1"
+    assert "out of range" in repropose({"video": vid, "params": {"top_p": 7}})["error"]
+    # the app restarted: the project reads back the same intervals, history, numbering and settings
+    again = Project.open(tmp_path / "p")
+    back = again.record(vid)
+    assert back.result.intervals == rec.result.intervals and back.review.seqs == {"c1": 1}
+    assert [g["gid"] for g in back.review.undo] == ["g1"] and again.settings.proposals.top_p == 0.5
+    assert load({"video": vid})["review"]["undo"][0]["gid"] == "g1"
+    assert load({"video": "nope"})["result"] is None and videos({})["videos"][0]["status"] == "in review"
+    assert act({"action": "done", "video": vid})["ok"] and state.project.videos[vid].status == "done"
+    assert "unknown action" in act({"action": "explode", "video": vid})["error"]
 
 
 def test_an_edit_that_cannot_be_saved_says_so_and_is_saved_when_sent_again(tmp_path):
-    store = SessionStore(tmp_path / "sessions")
-    s = store.get(None)
-    s.result = small_result()
-    store.save(s, result=True)
-    _, edit, _ = server_functions(store, pipeline(tmp_path))
-    iv = s.result.intervals[0]
-    msg = {"sid": s.sid, "client": "c1", "edits": [put(1, replace(iv, state="accepted"), iv)]}
-    real_save = store.save
+    state, vid, rec = app_with_result(tmp_path)
+    _, edit, *_ = server_functions(state)
+    iv = rec.result.intervals[0]
+    msg = {"video": vid, "client": "c1", "edits": [put(1, replace(iv, state="accepted"), iv)]}
+    project = state.project
+    real_save = project.save_record
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    store.save = full_disk
+    project.save_record = full_disk
     answer = edit(msg)
     assert answer["retry"] and "No space left on device" in answer["error"]
-    store.save = real_save
+    project.save_record = real_save
     answer = edit(msg)  # the page sends it again: applied once, saved now
     assert answer["applied"] == 0 and answer["last_seq"] == 1 and "error" not in answer
-    saved = json.loads((tmp_path / "sessions" / s.sid / "review.json").read_text())
+    saved = json.loads((tmp_path / "p" / "videos" / vid / "review.json").read_text())
     assert {d["id"]: d["state"] for d in saved["intervals"]}[iv.id] == "accepted"
 
 
@@ -179,26 +197,20 @@ def test_curves_travel_as_uint16_within_a_fraction_of_a_pixel():
     assert (act["lo"], act["hi"]) == (0.2, 0.3)
 
 
-def test_payload_of_a_session(tmp_path):
-    s = Session(video=None, result=small_result())
-    data = payload(s)
+def test_payload_of_a_video(tmp_path):
+    state, vid, rec = app_with_result(tmp_path)
+    entry = state.project.videos[vid]
+    data = payload(vid, entry, rec, "zeal/media/x", {"A": [(1.0, 2.0)]}, ProposalParams())
     r = data["result"]
     assert [c["name"] for c in r["classes"]] == ["A", "B"] and r["classes"][0]["color"] != r["classes"][1]["color"]
     times = np.frombuffer(__import__("base64").b64decode(r["times"]), dtype="<f8")
-    assert np.array_equal(times, s.result.times_s)
-    assert len(r["intervals"]) == len(s.result.intervals)
-    assert payload(Session())["result"] is None
+    assert np.array_equal(times, rec.result.times_s)
+    assert len(r["intervals"]) == len(rec.result.intervals) and r["ground_truth"] == [[0, 1.0, 2.0]]
+    assert payload(vid, entry, VideoRecord(), None, {}, ProposalParams())["result"] is None
 
 
-def test_session_ids_and_unreadable_files(tmp_path):
-    store = SessionStore(tmp_path)
-    for bad in ("../" + "a" * 32, "x" * 32, None, 5):
-        assert not valid_sid(bad) and store.find(bad) is None
-    with pytest.raises(ValueError):
-        store.folder("../../etc")
-    s = store.get(None)
-    s.result = small_result()
-    store.save(s, result=True)
-    (tmp_path / s.sid / "review.json").write_text("{broken")
-    back = SessionStore(tmp_path).find(s.sid)
-    assert back is not None and back.result is not None  # the analysis survives a damaged review file
+def test_a_damaged_review_file_leaves_the_analysis(tmp_path):
+    state, vid, rec = app_with_result(tmp_path)
+    (tmp_path / "p" / "videos" / vid / "review.json").write_text("{broken")
+    back = Project.open(tmp_path / "p").record(vid)
+    assert back.result is not None and back.result.times_s.tolist() == rec.result.times_s.tolist()

@@ -496,8 +496,71 @@ class _Batch:
         return {s: sum(1 for i in self.items if i.status == s) for s in ("done", "skipped", "failed", "pending")}
 
 
+def cmd_batch_project(args: argparse.Namespace) -> int:
+    """Many videos into a project folder (the app's format): each is added in place and scored,
+    with every interval a person reviewed in the app kept. Resumable: a video whose result was made
+    with the same settings, questions and content is skipped."""
+    from zeal import video as video_io
+    from zeal.pipeline import ZealPipeline
+    from zeal.project import Project
+    from zeal.queries import QuerySet
+    from zeal.review import carry_over
+
+    videos = _list_videos(args.source)
+    project = Project.open(Path(args.project).expanduser())
+    st = project.settings
+    if args.classes or args.queries:  # the questions given here become the project's
+        queries = _load_queries(args)
+        st.classes = queries.names
+        st.queries.update({q.name: {"start": q.start, "end": q.end, "description": q.description} for q in queries})
+        st.known_classes = bool(args.known_classes)
+        project.save()
+    elif not st.classes:
+        raise ConfigError(f"the project {project.root} has no classes yet: pass --classes A,B or --queries FILE")
+    queries = QuerySet.from_dict({c: st.queries[c] for c in st.classes})
+    config = _build_config(args)
+    pipeline = ZealPipeline(config)
+    failed = done = skipped = 0
+    for video in videos:
+        try:
+            entry, _ = project.add_video(video, copy=False)
+            key = _run_key(config, queries, st.known_classes, entry.id)
+            rec = project.record(entry.id)
+            if rec.result is not None and rec.result.settings.get("run_key") == key:
+                skipped += 1
+                continue
+            project.set_status(entry.id, "scoring", 0.0, "")
+            bar = _StageBar(video.name, 0, not args.quiet)
+            try:
+                fresh = pipeline.run(str(video), queries=queries, known_classes=st.known_classes, progress=bar)
+            finally:
+                bar.close()
+            fresh = pipeline.repropose(fresh, st.proposals)
+            fresh.settings["run_key"] = key
+            with rec.lock:
+                rec.result, _ = carry_over(rec.result, fresh, suppressed=rec.review.deleted)
+                rec.review.rev += 1
+                project.save_record(entry.id, result=True)
+            reviewed = any(iv.reviewed for iv in rec.result.intervals)
+            project.set_status(entry.id, "in review" if reviewed else "scored", 1.0, "scored by zeal batch")
+            done += 1
+        except (ZealError, OSError) as exc:
+            failed += 1
+            print(f"  FAILED {video}: {exc}", file=sys.stderr)
+            vid = video_io.video_hash(video) if video.is_file() else None
+            if vid in project.videos:
+                project.set_status(vid, "failed", 0.0, str(exc))
+    print(f"{len(videos)} video(s) into project {project.root}: {done} scored, {skipped} already done (skipped), "
+          f"{failed} failed; open it with `python app.py --project {project.root}`")
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """Many videos -> OUT/<stem>/result.json + formats, OUT/predictions.csv, OUT/summary.json."""
+    if args.project:
+        return cmd_batch_project(args)
+    if not args.out:
+        raise ConfigError("give --out OUT (a results folder) or --project DIR (a project the app opens)")
     videos = _list_videos(args.source)
     formats = _check_formats(args.format)
     queries = _load_queries(args)
@@ -652,7 +715,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    " + formats, OUT/predictions.csv, OUT/summary.json. Finished videos are"
                                    " skipped when started again; scores already computed come from the cache.")
     p.add_argument("source", metavar="FOLDER_OR_LIST", help="folder of videos, or a text file with one path a line")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", help="output folder")
+    p.add_argument("--project", metavar="DIR", help="score into this project folder instead (created if needed;"
+                                                    " `python app.py --project DIR` opens it)")
     p.add_argument("--workers", type=_positive_int, default=1,
                    help="videos in parallel (threads sharing one pipeline, models load once; on one GPU"
                         " this mainly overlaps decoding with scoring)")

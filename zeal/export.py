@@ -834,3 +834,61 @@ def export(result: Result, fmt: str, out: str | os.PathLike, states: Sequence[st
                     stem=stem, video_id=vid, media=result.video.path,
                     media_url=media_address(result.video.path, media_url, fallback_name=stem))
     return FORMATS[key](job)
+
+
+# ---------------------------------------------------------------------------------------------
+# Several videos at once (a project)
+
+# Formats written as one file for all videos; the others go one file per video, in one zip.
+COMBINED_FORMATS = ("csv", "json", "labelstudio", "activitynet")
+
+
+def export_collection(results: Sequence[tuple[str, Result]], fmt: str, out: str | os.PathLike, name: str,
+                      states: Sequence[str] = NOT_REJECTED, proposals: str = "review",
+                      media_url: str | None = None) -> list[Path]:
+    """Write several videos' results, given as (video_id, result), in format `fmt` into `out`:
+    one `<name>.csv`, `<name>.json`, `<name>.labelstudio.json` (+ its config) or
+    `<name>.activitynet.json` for all of them, or for CVAT, ELAN, VIA and WebVTT one
+    `<name>.<fmt>.zip` holding each video's own files. media_url: as for `export`. Returns the paths
+    written."""
+    import tempfile
+    import zipfile
+
+    key = str(fmt).strip().lower()
+    if key not in FORMATS:
+        raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    stem = safe_stem(name)
+    jobs = [(vid, r, _checked_intervals(r, states, proposals)) for vid, r in results]
+    if key == "csv":
+        rows = [_row(iv, vid, r.video.fps) for vid, r, ivs in jobs for iv in ivs]
+        return [write_text_atomic(out_dir / f"{stem}.csv", _csv_text(TABLE_COLUMNS, rows))]
+    if key == "json":
+        data = {"videos": [{"id": vid, "video": r.video.to_dict(), "intervals": [_row(iv, vid, r.video.fps) for iv in ivs]}
+                           for vid, r, ivs in jobs]}
+        return [write_text_atomic(out_dir / f"{stem}.json", _json_text(data))]
+    if key == "activitynet":
+        data = {"version": ACTIVITYNET_VERSION, "external_data": {},
+                "results": {vid: [{"label": iv.label, "score": round(float(iv.score), TIME_DECIMALS),
+                                   "segment": [round(float(iv.start_s), TIME_DECIMALS), round(float(iv.end_s), TIME_DECIMALS)]}
+                                  for iv in ivs] for vid, r, ivs in jobs}}
+        return [write_text_atomic(out_dir / f"{stem}.activitynet.json", _json_text(data))]
+    if key == "labelstudio":
+        if not media_url:
+            warnings.warn(LOCAL_MEDIA_WARNING, ExportWarning, stacklevel=2)
+        tasks = [labelstudio_task(r, ivs, media_address(r.video.path, media_url) or r.video.path) for vid, r, ivs in jobs]
+        labels = list(dict.fromkeys(label for _, r, ivs in jobs for label in [*r.classes, *(iv.label for iv in ivs)]))
+        fps = jobs[0][1].video.fps if jobs else 25.0
+        return [write_text_atomic(out_dir / f"{stem}.labelstudio.json", _json_text(tasks)),
+                write_text_atomic(out_dir / f"{stem}.labelstudio.xml", labelstudio_config(labels, fps))]
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        files = [p for vid, r, _ in jobs
+                 for p in export(r, key, Path(tmp) / safe_stem(vid), states, proposals, video_id=vid, media_url=media_url)]
+        target = out_dir / f"{stem}.{key}.zip"
+        part = target.with_name(f".{target.name}.part")
+        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+            for f in files:
+                z.write(f, f.name)
+        os.replace(part, target)
+    return [target]

@@ -14,8 +14,8 @@ proposals; everything a person touched stays, by id (`carry_over`). Plain Python
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -171,3 +171,33 @@ def counts(intervals: Iterable[Interval]) -> dict[str, int]:
         out[iv.state] += 1
     return out
 
+
+@dataclass
+class ReviewLog:
+    """What is remembered of a person's edits of one result (review.json beside the intervals).
+
+    rev: counts applied batches and re-proposals (the page notices a change it did not make);
+    deleted: ids a person deleted (a re-proposal leaves those proposals out); versions: changes
+    per interval id; seqs: the last edit applied per page; undo/redo: the history, oldest first.
+    """
+
+    rev: int = 0
+    deleted: set[str] = field(default_factory=set)
+    versions: dict[str, int] = field(default_factory=dict)
+    seqs: dict[str, int] = field(default_factory=dict)
+    undo: list[dict] = field(default_factory=list)
+    redo: list[dict] = field(default_factory=list)
+
+    def to_dict(self, intervals: Sequence[dict] = ()) -> dict[str, Any]:
+        return {"format": 1, "rev": self.rev, "intervals": list(intervals), "deleted": sorted(self.deleted),
+                "versions": self.versions, "seqs": self.seqs, "undo": self.undo, "redo": self.redo}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "ReviewLog":
+        return cls(rev=int(data.get("rev", 0)), deleted=set(data.get("deleted", [])),
+                   versions={str(k): int(v) for k, v in (data.get("versions") or {}).items()},
+                   seqs={str(k): int(v) for k, v in (data.get("seqs") or {}).items()},
+                   undo=list(data.get("undo") or []), redo=list(data.get("redo") or []))
+
+    def history(self) -> dict[str, list[dict]]:
+        return {"undo": self.undo, "redo": self.redo}

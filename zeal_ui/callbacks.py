@@ -1,15 +1,16 @@
-"""The Gradio handlers of the setup and export steps. Each takes the session id (a gr.State; the
-browser keeps it across reloads) and works on the live `Session` from the `SessionStore`, under its
-lock, the same object the review workspace's server functions change. A handler replaces the
-session's result only once everything succeeded, so an error (shown as gr.Error) leaves the
-previous state in place. Reviewing itself happens in the browser (zeal_ui/workspace).
+"""The Gradio handlers of the Project and Export tabs, on the app's `AppState`: adding videos,
+the classes and questions (saved into the project as they change, so a reload finds them before any
+run), scoring through the background queue, ground truth, exports. Reviewing itself happens in the
+browser (zeal_ui/workspace), on the same project records. A handler that fails raises gr.Error with
+one line that says what to do, and leaves the project as it was.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
-from dataclasses import dataclass, replace
+import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -17,10 +18,9 @@ import numpy as np
 
 from zeal.config import LLMConfig, list_presets, preset_info
 from zeal.errors import ModelError, QueryError, ZealError
-from zeal.review import NOT_REJECTED, carry_over, counts, select
-from zeal.types import ACCEPTED, Result
-from zeal_ui.session import Session, SessionStore, read_ground_truth
-from zeal_ui.workspace import signal
+from zeal.review import NOT_REJECTED, select
+from zeal.types import ACCEPTED
+from zeal_ui.app_state import AppLimits, AppState
 
 log = logging.getLogger(__name__)
 
@@ -29,18 +29,11 @@ EXPORT_DEFAULT = ("csv", "json")
 # What an export holds: the choice on the Export tab -> review states written.
 EXPORT_CHOICES = {"accepted only": (ACCEPTED,), "accepted + unreviewed": NOT_REJECTED}
 PROPOSAL_CHOICES = {"review set (one candidate per action)": "review", "all proposals (as in the paper)": "all"}
+SCOPE_VIDEO, SCOPE_PROJECT = "the open video", "the whole project"
+DEFAULT_LIBRARY = "thumos14"
 MODEL_HINT = ("Point the app at local weights: start it with --lvlm /path/to/model-folder (or an "
               "openai:MODEL@URL server) and --clip-model NAME --clip-pretrained /path/to/checkpoint, or set "
               "ZEAL_LVLM, ZEAL_CLIP_MODEL, ZEAL_CLIP_PRETRAINED; `python app.py --help` lists them.")
-
-
-@dataclass(frozen=True)
-class AppLimits:
-    """Safety limits of one app instance. max_upload_mb: largest upload (MB); max_duration_min:
-    longest video accepted for analysis (minutes)."""
-
-    max_upload_mb: float = 2000.0
-    max_duration_min: float = 240.0
 
 
 def _gr():
@@ -60,18 +53,6 @@ def _error(exc: BaseException, secret: str | None = None) -> Exception:
 def _with_hint(exc: BaseException) -> str:
     """A model error followed by MODEL_HINT as its own sentence."""
     return f"{str(exc).rstrip(' .')}. {MODEL_HINT}"
-
-
-def _fmt_s(t: float) -> str:
-    m, s = divmod(max(0.0, float(t)), 60.0)
-    h, m = divmod(int(m), 60)
-    return f"{h}:{m:02d}:{s:05.2f}" if h else f"{m}:{s:05.2f}"
-
-
-def video_info_markdown(info) -> str:
-    vfr = " (variable frame rate)" if info.vfr else ""
-    return (f"**{Path(info.path).name}** · duration {_fmt_s(info.duration_s)} ({info.duration_s:.2f} s) · "
-            f"{info.fps:.3g} fps{vfr} · {info.width}×{info.height} px · {info.n_frames} frames")
 
 
 # --- local model availability (no network) -----------------------------------------------------
@@ -195,95 +176,94 @@ def rows_for_classes(classes: Sequence[str], table: Any) -> list[list[str]]:
     return out
 
 
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts", ".wmv", ".flv")
+
+
+def panel_signal() -> str:
+    """A new value for the list of videos: it asks the server for the list again."""
+    return json.dumps({"n": uuid.uuid4().hex[:8]})
+
+
+def query_dict(rows: list[list[str]]) -> dict[str, dict[str, str]]:
+    return {r[0].strip(): {"start": r[1], "end": r[2], "description": r[3]} for r in rows if r[0].strip()}
+
+
 class Callbacks:
-    """Event handlers of one app: the pipeline and the session store are shared; all per-user data
-    is in the Session the store holds for the browser's session id."""
+    """Event handlers of one app, on its AppState (project, pipeline, queue, limits)."""
 
-    def __init__(self, pipeline, store: SessionStore, limits: AppLimits = AppLimits()):
-        self.pipeline = pipeline
-        self.store = store
-        self.limits = limits
-
-    def session(self, sid: str | None) -> Session:
-        """The live session for this id (a new one for an unknown id)."""
-        return self.store.get(sid)
-
-    def _save(self, s: Session, **what) -> None:
-        try:
-            self.store.save(s, **what)
-        except OSError as exc:  # the work goes on in memory; the next save tries again
-            _gr().Warning(f"Could not save this session on the server ({exc.strerror}); free some disk space.")
-
-    @staticmethod
-    def status(s: Session, note: str = "") -> str:
-        r = s.result
-        if r is None:
-            return "No result yet: choose classes and press **Run analysis**."
-        stats = r.settings.get("stats") or {}
-        n = counts(iv for iv in r.intervals if iv.reviewed or iv.in_review_set)
-        fps = (r.settings.get("video") or {}).get("fps")
-        text = (f"**{Path(r.video.path).name}**: {len(r.times_s)} frames sampled" + (f" at {fps:g} fps" if fps else "") +
-                f" · {len(r.classes)} classes · review set: {n['unreviewed']} unreviewed, {n['accepted']} accepted, "
-                f"{n['rejected']} rejected")
-        if stats:
-            text += (f" · questions: {stats.get('questions_scored', 0)} scored by the model, "
-                     f"{stats.get('questions_cached', 0)} reused from cache")
-        ranking = r.settings.get("ranking")
-        if ranking:
-            text += " · CLIP kept: " + ", ".join(f"{n} ({v:.2f})" for n, v in ranking[: len(r.classes)])
-        return text + (f"\n\n{note}" if note else "")
+    def __init__(self, state: AppState):
+        self.state = state
+        self.project = state.project
+        self.pipeline = state.pipeline
+        self.limits = state.limits
 
     # --- page load -----------------------------------------------------------------------------
-    def restore(self, saved_sid: str | None):
-        """On page load: the session saved under the browser's id, or a new one.
-        Outputs: sid (state), sid (browser), video, video info, classes, questions, status,
-        workspace signal, selected tab."""
+    def restore(self):
+        """On page load, the project's setup as it was left (also before any run).
+        Outputs: classes, questions, known, top-k, status, videos panel signal."""
         gr = _gr()
-        s = self.session(saved_sid)
-        with s.lock:
-            info = ""
-            if s.video:
-                try:
-                    from zeal.video import probe
+        st = self.project.settings
+        rows = [[c, *(st.queries.get(c, {}).get(f, "") for f in ("start", "end", "description"))] for c in st.classes]
+        choices = list(dict.fromkeys([*self.library_choices(DEFAULT_LIBRARY), *st.classes]))
+        return (gr.update(choices=choices, value=list(st.classes)), rows or None, st.known_classes, st.top_k,
+                self.status(), panel_signal())
 
-                    info = video_info_markdown(probe(s.video))
-                except ZealError:
-                    s.video = None
-            if s.result is not None and not info:
-                info = f"Restored the last result for {Path(s.result.video.path).name} (the video file is gone)."
-            video = gr.update(value=s.video) if s.video else gr.update()
-            classes, questions = gr.update(), gr.update()
-            if s.result is not None:
-                names = list(s.result.classes)
-                classes = gr.update(choices=names, value=names)
-                questions = [[c.label, c.query.get("start", ""), c.query.get("end", ""), c.query.get("description", "")]
-                             for c in s.result.classes.values() if c.query]
-            tab = gr.update(selected="review") if s.result is not None else gr.update()
-            return (s.sid, s.sid, video, info or gr.update(), classes, questions, self.status(s), signal(s.sid), tab)
+    def status(self, note: str = "") -> str:
+        """The line under the list of videos: what the last action did (the list shows the rest)."""
+        if note:
+            return note
+        if not self.project.videos:
+            return "No video yet: upload videos or add a folder; then choose classes."
+        return "" if self._settings_ready() else "Choose classes and fill their questions: the videos are scored then."
 
-    # --- 1. video ------------------------------------------------------------------------------
-    def open_video(self, video: str | None, sid: str | None):
-        """A video was uploaded or picked. Outputs: sid, video info, status, workspace signal."""
+    # --- 1. videos -----------------------------------------------------------------------------
+    def _add(self, paths: Sequence[str], copy: bool) -> str:
         from zeal.video import probe
 
-        s = self.session(sid)
-        if not video:
-            return s.sid, "", self.status(s), signal(s.sid)
-        try:
-            info = probe(video)
-        except ZealError as exc:
-            raise _error(exc) from None
-        if video == s.video:
-            return s.sid, video_info_markdown(info), self.status(s), signal(s.sid)
-        if info.duration_s > self.limits.max_duration_min * 60:
-            raise _gr().Error(f"{Path(video).name} lasts {info.duration_s / 60:.1f} min, longer than this app's "
-                              f"limit of {self.limits.max_duration_min:g} min: cut it, or restart the app with "
-                              "--max-duration-min")
-        with s.lock:
-            s.video, s.result, s.ground_truth = video, None, {}
-            s.review = type(s.review)()
-            self._save(s)
-        return s.sid, video_info_markdown(info), self.status(s), signal(s.sid)
+        added, known, refused = [], [], []
+        for path in paths:
+            name = Path(path).name
+            try:
+                info = probe(path)
+                if info.duration_s > self.limits.max_duration_min * 60:
+                    refused.append(f"{name} lasts {info.duration_s / 60:.1f} min, longer than this app's limit of "
+                                   f"{self.limits.max_duration_min:g} min (restart with --max-duration-min)")
+                    continue
+                entry, new = self.project.add_video(path, copy=copy)
+            except ZealError as exc:
+                refused.append(str(exc).replace(str(path), name))
+                continue
+            (added if new else known).append(entry)
+        if refused and not (added or known):  # nothing came in: one clear error, nothing changed
+            raise _gr().Error("Not added: " + "; ".join(refused))
+        ready = self._settings_ready()
+        if added and ready and self.state.queue:
+            self.state.queue.enqueue([e.id for e in added])
+        parts = []
+        if added:
+            parts.append(f"Added {len(added)} video(s)" + (": scoring them in the background." if ready else
+                         "; choose classes and questions, then score them."))
+        if known:
+            parts.append(f"Already in the project (same content): {', '.join(e.name for e in known)}.")
+        if refused:
+            parts.append("Not added: " + "; ".join(refused) + ".")
+        return " ".join(parts) or "No video given."
+
+    def add_uploads(self, files: Sequence[Any] | None):
+        """Uploaded files (several at once) are copied into the project. Outputs: status, panel."""
+        paths = [getattr(f, "name", f) for f in (files or [])]
+        return self.status(self._add([str(p) for p in paths], copy=True)), panel_signal()
+
+    def add_folder(self, folder: str | None):
+        """Every video file of a folder on the server, read in place. Outputs: status, panel."""
+        gr = _gr()
+        root = Path(str(folder or "").strip()).expanduser()
+        if not str(folder or "").strip() or not root.is_dir():
+            raise gr.Error(f"{root} is not a folder on the server: give the full path of a folder of videos")
+        paths = sorted(str(p) for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+        if not paths:
+            raise gr.Error(f"{root} holds no video file ({', '.join(VIDEO_SUFFIXES)})")
+        return self.status(self._add(paths, copy=False)), panel_signal()
 
     # --- 2. classes and questions ---------------------------------------------------------------
     @staticmethod
@@ -302,12 +282,48 @@ class Callbacks:
         extra = [c for c in (classes or []) if c not in choices]
         return gr.update(choices=choices + extra, value=list(classes or []))
 
-    @staticmethod
-    def sync_table(classes: Sequence[str] | None, table: Any):
-        return rows_for_classes(classes or [], table) or None
+    def set_classes(self, classes: Sequence[str] | None, table: Any):
+        """The chosen classes changed: their question rows (kept from earlier edits, else from the
+        library, else empty to fill); the project remembers the questions of every class it had,
+        so removing a class and choosing it again brings its questions back."""
+        st = self.project.settings
+        have = {**{c: [c, q["start"], q["end"], q["description"]] for c, q in st.queries.items()},
+                **{r[0]: r for r in query_rows(table)}}
+        rows = rows_for_classes(classes or [], [have[c] for c in (classes or []) if c in have])
+        with self.project.lock:
+            st.classes = [r[0] for r in rows]
+            st.queries.update({k: v for k, v in query_dict(rows).items() if any(v.values())})
+            self._save_settings()
+        return rows or None
+
+    def set_questions(self, table: Any):
+        """The questions table was edited: saved into the project at once."""
+        rows = query_rows(table)
+        with self.project.lock:
+            self.project.settings.queries.update(query_dict(rows))
+            self.project.settings.classes = [r[0].strip() for r in rows if r[0].strip()]
+            self._save_settings()
+
+    def set_options(self, known: bool, top_k: float):
+        with self.project.lock:
+            self.project.settings.known_classes = bool(known)
+            self.project.settings.top_k = max(1, int(top_k or 1))
+            self._save_settings()
+
+    def _save_settings(self) -> None:
+        try:
+            self.project.save()
+        except ZealError as exc:
+            raise _error(exc) from None
+
+    def _settings_ready(self) -> bool:
+        st = self.project.settings
+        return bool(st.classes) and all(all((st.queries.get(c) or {}).get(f, "").strip()
+                                            for f in ("start", "end", "description")) for c in st.classes)
 
     def load_queries(self, path: str | None, classes: Sequence[str] | None):
-        """A query JSON file -> (classes value, table rows)."""
+        """A query JSON file: its classes are added to the chosen ones (none is removed) and their
+        questions replace those of the same classes. Outputs: classes, questions."""
         gr = _gr()
         if not path:
             return gr.update(), gr.update()
@@ -317,9 +333,12 @@ class Callbacks:
             qs = QuerySet.load(path)
         except ZealError as exc:
             raise _error(exc) from None
-        rows = [[q.name, q.start, q.end, q.description] for q in qs]
+        with self.project.lock:
+            self.project.settings.queries.update({q.name: {"start": q.start, "end": q.end, "description": q.description}
+                                                  for q in qs})
         names = list(dict.fromkeys([*(classes or []), *qs.names]))
-        return gr.update(choices=names, value=qs.names), rows
+        rows = self.set_classes(names, None)
+        return gr.update(choices=list(dict.fromkeys([*self.library_choices(DEFAULT_LIBRARY), *names])), value=names), rows
 
     def generate_with_llm(self, table: Any, base_url: str, model: str, api_key: str):
         """Questions for every class in the table from an OpenAI-compatible LLM; returns the table
@@ -338,146 +357,140 @@ class Callbacks:
             raise _error(exc, key) from None
         except Exception as exc:  # a client library failure must not echo the key either
             raise _error(RuntimeError(f"LLM request failed: {type(exc).__name__}: {exc}"), key) from None
-        return [[q.name, q.start, q.end, q.description] for q in qs]
+        rows = [[q.name, q.start, q.end, q.description] for q in qs]
+        self.set_questions(rows)
+        return rows
 
-    def propose_classes(self, video: str | None, library: str, top_k: float, sid: str | None):
-        """CLIP's top-k classes of the library for this video. Outputs: classes value, ranking text."""
+    def propose_classes(self, current: str | None, library: str, top_k: float, classes: Sequence[str] | None):
+        """CLIP's ranking of the library's classes for the open video (or the first one): shown as a
+        list to tick; nothing changes until the annotator adds the ticked ones.
+        Outputs: the ranking (choices, the top-k not chosen yet ticked), its text."""
         gr = _gr()
-        s = self.session(sid)
-        video = video or s.video
-        if not video:
-            raise gr.Error("open a video first (upload one or pick an example)")
+        vid = current if current in self.project.videos else next((e.id for e in self.project.entries()), None)
+        path = self.project.video_path(vid) if vid else None
+        if path is None:
+            raise gr.Error("add a video first (upload one or add a folder): CLIP ranks the classes for a video")
         names = self.library_choices(library)
         try:
-            ranked = self.pipeline.rank_classes(video, names)
+            ranked = self.pipeline.rank_classes(str(path), names)
         except ModelError as exc:
             raise gr.Error(_with_hint(exc)) from None
         except ZealError as exc:
             raise _error(exc) from None
-        k = max(1, int(top_k))
-        top = [n for n, _ in ranked[:k]]
-        text = "CLIP's ranking for this video: " + ", ".join(f"{n} ({v:.3f})" for n, v in ranked[: max(k, 5)])
-        return gr.update(value=top), text
+        k = max(1, int(top_k or 1))
+        chosen = set(classes or [])
+        labels = [(f"{n} ({v:.3f})", n) for n, v in ranked]
+        ticked = [n for n, _ in ranked[:k] if n not in chosen]
+        text = (f"CLIP's ranking of {library} for {self.project.videos[vid].name}: tick the classes to add, then "
+                "press *Add ticked classes* (nothing is removed).")
+        return gr.update(choices=labels, value=ticked, visible=True), text
 
-    def save_queries(self, table: Any, sid: str | None):
+    def add_ticked(self, ticked: Sequence[str] | None, classes: Sequence[str] | None, table: Any):
+        """Add the ticked classes of CLIP's ranking to the chosen ones. Outputs: classes, questions."""
+        gr = _gr()
+        names = list(dict.fromkeys([*(classes or []), *(ticked or [])]))
+        rows = self.set_classes(names, table)
+        choices = list(dict.fromkeys([*self.library_choices(DEFAULT_LIBRARY), *names]))
+        return gr.update(choices=choices, value=names), rows
+
+    def save_queries(self, table: Any):
         """The question table as a query JSON file to download."""
-        s = self.session(sid)
         try:
             qs = queries_from_table(table)
         except ZealError as exc:
             raise _error(exc) from None
-        path = self.store.folder(s.sid) / "queries.json"
+        path = self.state.download_folder() / "queries.json"
         qs.save(path)
         return str(path)
 
-    # --- 3. run ----------------------------------------------------------------------------------
-    def run(self, video: str | None, table: Any, known: bool, sid: str | None, progress: Callable | None = None):
-        """Analyse the session's video with the table's questions. Every interval a person made,
-        edited, accepted or rejected stays; only unreviewed proposals are replaced.
-        Outputs: sid, status, workspace signal, selected tab."""
+    # --- 3. scoring ----------------------------------------------------------------------------
+    def score(self, current: str | None, table: Any):
+        """Score the open video again (first in the queue, in the background) with the questions as
+        they are now; every interval a person touched stays. Outputs: status, panel signal."""
         gr = _gr()
-        s = self.session(sid)
-        video = video or s.video
-        if not video:
-            raise gr.Error("open a video first (upload one or pick an example)")
-        if video != s.video:  # the player holds a video this session has not opened yet
-            self.open_video(video, s.sid)
+        self.set_questions(table)
         try:
-            queries = queries_from_table(table)
+            queries_from_table(table)
         except ZealError as exc:
             raise _error(exc) from None
-        s.cancel.clear()
-        report = _ProgressReporter(progress)
+        if current not in self.project.videos:
+            raise gr.Error("open a video first: click its name in the list of videos")
+        self.state.queue.enqueue([current], front=True)
+        name = self.project.videos[current].name
+        return self.status(f"{name} is first in the scoring queue; the Review tab shows it when it is done "
+                           "(your corrections stay)."), panel_signal()
+
+    def score_all(self, table: Any):
+        """Queue every video not scored yet (or failed). Outputs: status, panel signal."""
+        self.set_questions(table)
         try:
-            fresh = self.pipeline.run(video, queries=queries, known_classes=bool(known), progress=report,
-                                      cancel=s.cancel.is_set)
-        except ModelError as exc:
-            raise gr.Error(_with_hint(exc)) from None
+            queries_from_table(table)
         except ZealError as exc:
-            from zeal.pipeline import Cancelled
-
-            if isinstance(exc, Cancelled):
-                gr.Warning(str(exc))
-                return s.sid, self.status(s), gr.update(), gr.update()
             raise _error(exc) from None
-        except (OSError, ImportError, RuntimeError) as exc:  # a model library failing to load weights
-            log.exception("analysis failed")
-            raise gr.Error(f"the analysis failed: {type(exc).__name__}: {exc}. {MODEL_HINT}") from None
-        with s.lock:  # edits made during the run are in s.result: they are carried over too
-            fresh = self.pipeline.repropose(fresh, s.params)
-            merged, carried = carry_over(s.result, fresh, suppressed=s.review.deleted)
-            first = s.result is None
-            s.result = merged
-            s.review.rev += 1
-            self._save(s, result=True, review=True)
-            note = "" if first else f"Re-run: {carried.sentence()}."
-            return s.sid, self.status(s, note), signal(s.sid), gr.update(selected="review")
+        ids = [e.id for e in self.project.entries() if e.status in ("new", "failed")]
+        self.state.queue.enqueue(ids)
+        return self.status(f"{len(ids)} video(s) queued for scoring." if ids else "Every video is scored or queued."), \
+            panel_signal()
 
-    def cancel(self, sid: str | None):
-        s = self.session(sid)
-        s.cancel.set()
-        _gr().Info("Cancelling: the run stops after the current chunk of frames.")
+    def cancel(self):
+        stopped = self.state.queue.cancel() if self.state.queue else None
+        _gr().Info("Stopping: the run ends after the current chunk of frames; its scores are kept in the cache."
+                   if stopped else "Nothing is being scored.")
 
-    def load_ground_truth(self, path: str | None, sid: str | None):
-        """Ground truth for this video, drawn under the lanes. Outputs: sid, status, workspace signal."""
-        s = self.session(sid)
-        with s.lock:
-            if not path:
-                s.ground_truth = {}
-            else:
-                video_id = Path(s.video or (s.result.video.path if s.result else "video")).stem
-                try:
-                    s.ground_truth = read_ground_truth(path, video_id)
-                except ZealError as exc:
-                    raise _error(exc) from None
-            self._save(s, review=False)
-            n = sum(len(v) for v in s.ground_truth.values())
-            return s.sid, self.status(s, f"Ground truth: {n} segment(s) of {len(s.ground_truth)} class(es)."), signal(s.sid)
+    def load_ground_truth(self, path: str | None):
+        """Ground truth for the project's videos, matched by file name. Outputs: status."""
+        from zeal.evaluate import load_ground_truth
+
+        if not path:
+            return self.status()
+        try:
+            matched = self.project.set_ground_truth(load_ground_truth(path))
+        except ZealError as exc:
+            raise _error(exc) from None
+        listing = ", ".join(f"{name} ({n})" for name, n in matched.items())
+        return self.status(f"Ground truth loaded for {len(matched)} video(s): {listing}. Reopen a video to see it.")
 
     # --- 4. export -------------------------------------------------------------------------------
-    def export(self, formats: Sequence[str] | None, include: str | None, proposals: str | None, sid: str | None):
-        """The reviewed intervals in the chosen formats; returns the list of file paths."""
-        gr = _gr()
-        from zeal.export import export
+    def export(self, scope: str | None, current: str | None, formats: Sequence[str] | None, include: str | None,
+               proposals: str | None, media_url: str | None = None):
+        """The open video, or the whole project, in the chosen formats; returns the files.
+        media_url: where web tools (Label Studio, VIA) fetch the videos (see zeal.export)."""
+        import warnings
 
-        s = self.store.find(sid)
-        if s is None or s.result is None:
-            raise gr.Error("nothing to export yet: run the analysis first")
+        gr = _gr()
+        from zeal.errors import ExportWarning
+        from zeal.export import export
+        from zeal.project import export_project
+
         states = EXPORT_CHOICES.get(include or "", EXPORT_CHOICES["accepted only"])
         which = PROPOSAL_CHOICES.get(proposals or "", "review")
         formats = list(formats or EXPORT_DEFAULT)
-        out_dir = self.store.folder(s.sid) / "exports" / time.strftime("%Y%m%d-%H%M%S")
-        paths: list[str] = []
-        with s.lock:
-            try:
-                for fmt in formats:
-                    paths += [str(p) for p in export(s.result, fmt, out_dir, states=states, proposals=which)]
-            except ZealError as exc:
-                raise _error(exc) from None
-            empty = not select(s.result, states, which)
+        prefix = (media_url or "").strip() or None
+        out_dir = self.state.download_folder()
+        empty = False
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", ExportWarning)
+                if scope == SCOPE_PROJECT:
+                    paths = export_project(self.project, out_dir, formats, states=states, proposals=which,
+                                           media_url=prefix)
+                else:
+                    if current not in self.project.videos:
+                        raise gr.Error("open a video first (or export the whole project)")
+                    rec = self.project.record(current)
+                    if rec.result is None:
+                        raise gr.Error("nothing to export yet: this video is not scored")
+                    with rec.lock:
+                        paths = [p for fmt in formats
+                                 for p in export(rec.result, fmt, out_dir, states=states, proposals=which,
+                                                 video_id=Path(self.project.videos[current].name).stem,
+                                                 media_url=prefix)]
+                        empty = not select(rec.result, states, which)
+        except ZealError as exc:
+            raise _error(exc) from None
+        for w in {str(c.message) for c in caught if issubclass(c.category, ExportWarning)}:
+            gr.Warning(w)
         if empty:
             gr.Warning("The export holds no interval: accept some in the Review tab first, or choose "
                        "'accepted + unreviewed'.")
-        return paths
-
-
-class _ProgressReporter:
-    """pipeline progress(stage, done, total) -> gr.Progress with frames done/total and an ETA."""
-
-    def __init__(self, progress: Callable | None):
-        self.progress = progress
-        self.t0: float | None = None
-        self.done0 = 0
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if self.progress is None:
-            return
-        desc = stage
-        if stage == "scoring frames" and total > 0:
-            now = time.monotonic()
-            if self.t0 is None:
-                self.t0, self.done0 = now, done
-            rate = (done - self.done0) / max(now - self.t0, 1e-6)
-            eta = f"ETA {_fmt_s((total - done) / rate)}" if rate > 0 and done > self.done0 else "ETA …"
-            desc = f"scoring frames {done}/{total} · {eta}"
-        self.progress((done, total) if total > 0 else None, desc=desc, unit="frames")
+        return [str(p) for p in paths]

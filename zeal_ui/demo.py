@@ -1,11 +1,12 @@
-"""The annotation assistant's page: `create_demo(pipeline)` builds the layout and wires events to
-`Callbacks`; no engine logic lives here. Three steps, one tab each, so that setup never pushes the
-review workspace off screen: Setup (video, classes, questions, run), Review (the workspace:
-player, timeline, lanes, list; zeal_ui/workspace), Export. Launch with the settings of
-`page_assets()` (Gradio takes the page script and style at launch):
+"""The annotation assistant's page: `create_demo(pipeline, project=...)` builds the layout and wires
+events to `Callbacks`; no engine logic lives here. Three steps, one tab each, so that setup never
+pushes the review workspace off screen: Project (videos, classes, questions, scoring), Review (the
+workspace: player, timeline, lanes, list; zeal_ui/workspace), Export. Launch with the settings of
+`page_assets()` and serve the media route (see app.py):
 
-    demo = create_demo(pipeline)
-    demo.queue().launch(**page_assets())
+    state, demo = create_demo(pipeline, project_dir)
+    demo.queue().launch(**page_assets(), prevent_thread_lock=True)
+    add_media_route(demo.app, state)
 """
 
 from __future__ import annotations
@@ -15,21 +16,19 @@ from pathlib import Path
 
 import gradio as gr
 
+from zeal.project import Project
 from zeal_ui import workspace
-from zeal_ui.callbacks import (EXPORT_CHOICES, EXPORT_DEFAULT, PROPOSAL_CHOICES, QUERY_HEADERS, AppLimits,
-                               Callbacks, models_markdown)
-from zeal_ui.session import SessionStore
+from zeal_ui.app_state import AppLimits, AppState
+from zeal_ui.callbacks import (DEFAULT_LIBRARY, EXPORT_CHOICES, EXPORT_DEFAULT, MODEL_HINT, PROPOSAL_CHOICES,
+                               QUERY_HEADERS, SCOPE_PROJECT, SCOPE_VIDEO, Callbacks, models_markdown)
+from zeal_ui.scoring import ScoringQueue
+from zeal_ui.videos import create_videos_panel
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES_DIR = ROOT / "assets" / "examples"
 PAGE_SCRIPT = Path(__file__).with_name("page.js")
-# Only this many model runs at once across all users: one GPU, one analysis; the rest queue.
-MODEL_CONCURRENCY = 1
 DEFAULT_TOP_K = 3
-# Key under which the browser keeps this app's session id (localStorage); the work itself stays on
-# the server, in the session's files.
-BROWSER_KEY = "zeal-session"
-# Before a Python handler reads the session, the page's unsent edits reach the server.
+# Before a Python handler reads the project, the page's unsent edits reach the server.
 FLUSH_EDITS_JS = "async (...args) => { if (window.zealWorkspace && window.zealWorkspace.flush) " \
                  "{ await window.zealWorkspace.flush(); } return args; }"
 
@@ -39,29 +38,30 @@ CSS = """
 #zeal-header p { margin: 0; color: var(--body-text-color-subdued); font-size: 13px; }
 .zeal-hidden { display: none !important; }
 #zeal-status { min-height: 1.5em; }
-#zeal-video video { max-height: 300px; }
 """
 
 HELP = """
-**From a video to an export**: 1) **Setup**: upload a video or click an example clip; pick classes from
-a library (or type new names, or let CLIP propose them) and tick *known* if they surely occur; read or
-edit the questions; **Run analysis**. 2) **Review**: every proposal starts *unreviewed*; accept (`a`),
-reject (`r`), drag edges, draw missing intervals, undo (`Ctrl+Z`). 3) **Export** the accepted intervals.
+**From videos to an export**: 1) **Project**: upload videos (several at once) or add a folder of the
+server; pick classes from a library (or type new names, or let CLIP propose some) and read or edit the
+questions; videos are scored in the background, one after another. 2) **Review**: open a video (click
+its name, or `Shift+N` for the next one to review); every proposal starts *unreviewed*; accept (`a`),
+reject (`r`), drag edges, draw missing intervals, undo (`Ctrl+Z`); mark the video done. 3) **Export**
+the open video or the whole project.
 
 **The review workspace**: the video and the list of intervals on top, the timeline under them: the
 strip of the whole video (drag the window), the start (green) and end (red) P(yes) of the class shown
 and its CLIP actionness (dashed purple), then one lane per class (overlapping intervals of a class
 stacked in sub-rows; black bars = ground truth). Press `?` there for every key.
 
-**Your work is kept**: each edit is sent to the server as you make it and saved there; a page
-reload brings the result, the edits and the undo history back. Re-running (after editing a question
+**Your work is kept**: each edit is sent to the server as you make it and saved in the project; a page
+reload brings everything back, also the undo history. Scoring a video again (after editing a question
 or a class) keeps every interval you made, edited, accepted or rejected and replaces only the
 unreviewed proposals. The *review set* shows one candidate per action (no two overlapping proposals
 of a class); *all proposals* shows the paper's full set, as `zeal eval` uses it.
 
 **Ground truth** (optional, drawn under the lanes): an ActivityNet JSON
 (`{"database": {video: {"annotations": [{"segment": [start, end], "label": ...}]}}}`) or a CSV with
-the header `video-id,t-start,t-end,label` (seconds); rows are matched to the video by file name.
+the header `video-id,t-start,t-end,label` (seconds); rows are matched to the videos by file name.
 """
 
 
@@ -70,50 +70,68 @@ def page_assets() -> dict:
     return {"js": PAGE_SCRIPT.read_text(encoding="utf-8"), "css": CSS + workspace.stylesheet()}
 
 
-def example_videos() -> list[list[str]]:
-    return [[str(p)] for p in sorted(EXAMPLES_DIR.glob("*.mp4"))]
+def example_videos() -> list[str]:
+    return [str(p) for p in sorted(EXAMPLES_DIR.glob("*.mp4"))]
 
 
-def create_demo(pipeline, work_dir: str | Path | None = None, limits: AppLimits = AppLimits()) -> gr.Blocks:
-    """The app's page for a (shared) ZealPipeline. work_dir holds the sessions' files and exports."""
+def create_demo(pipeline, project: str | Path | Project | None = None, limits: AppLimits = AppLimits(),
+                start_queue: bool = True) -> tuple[AppState, gr.Blocks]:
+    """The app's page for a (shared) ZealPipeline on one project folder (a new one in a temporary
+    folder when none is given). Returns the app's state (for the media route) and the Blocks."""
     from zeal.export import FORMATS
     from zeal.queries import list_libraries
 
-    store = SessionStore(Path(work_dir or tempfile.mkdtemp(prefix="zeal-app-")) / "sessions")
-    cb = Callbacks(pipeline, store, limits)
+    if not isinstance(project, Project):
+        project = Project.open(project or Path(tempfile.mkdtemp(prefix="zeal-project-")))
+    state = AppState(project=project, pipeline=pipeline, limits=limits)
+    state.queue = ScoringQueue(project, pipeline, model_hint=MODEL_HINT)
+    if start_queue:
+        state.queue.start()
+    cb = Callbacks(state)
     libraries = list_libraries()
-    default_library = "thumos14" if "thumos14" in libraries else libraries[0]
+    default_library = DEFAULT_LIBRARY if DEFAULT_LIBRARY in libraries else libraries[0]
 
     with gr.Blocks(title="ZEAL annotation assistant", fill_width=True) as demo:
-        sid = gr.State(None)
-        browser_sid = gr.BrowserState(None, storage_key=BROWSER_KEY)
-        gr.Markdown("# ZEAL annotation assistant\nZero-shot pre-labels for action intervals: set up, run, "
-                    "review, export.", elem_id="zeal-header")
-        with gr.Tabs(selected="setup", elem_id="zeal-tabs") as tabs:
-            with gr.Tab("1 · Setup", id="setup", elem_id="zeal-tab-setup"):
+        gr.Markdown("# ZEAL annotation assistant\nZero-shot pre-labels for action intervals: add videos, choose "
+                    "classes, review, export.", elem_id="zeal-header")
+        # The video open in the workspace (workspace.js writes it), for the handlers that need it.
+        current = gr.Textbox(visible="hidden", elem_id="zeal-current", elem_classes="zeal-hidden")
+        with gr.Tabs(selected="setup", elem_id="zeal-tabs"):
+            with gr.Tab("1 · Project", id="setup", elem_id="zeal-tab-setup"):
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=5):
-                        video = gr.Video(label="Video", sources=["upload"], elem_id="zeal-video", height=300)
-                        info = gr.Markdown(elem_id="zeal-info")
+                    with gr.Column(scale=6):
+                        panel = create_videos_panel(state)
+                        uploads = gr.File(label="Add videos (upload several at once; they are copied into the project)",
+                                          file_count="multiple", file_types=["video"], elem_id="zeal-uploads", height=110)
+                        with gr.Row():
+                            folder = gr.Textbox(label="…or a folder on the server (read in place)", scale=4,
+                                                placeholder="/data/matches/2026-11", elem_id="zeal-folder")
+                            folder_btn = gr.Button("Add folder", scale=1, elem_id="zeal-add-folder")
                         if example_videos():
-                            gr.Examples(example_videos(), inputs=[video], label="Example clips (click one)")
+                            examples_btn = gr.Button("Add the two example clips", size="sm", elem_id="zeal-examples")
                         gt_file = gr.UploadButton("Load ground truth… (JSON or CSV)", file_types=[".json", ".csv"],
                                                   elem_id="zeal-gt", size="sm")
-                    with gr.Column(scale=6):
+                        status = gr.Markdown(cb.status(), elem_id="zeal-status")
+                    with gr.Column(scale=5):
                         with gr.Row():
                             library = gr.Dropdown(libraries, value=default_library, label="Class library", scale=1)
                             classes = gr.Dropdown(cb.library_choices(default_library), value=[], multiselect=True,
                                                   allow_custom_value=True, label="Classes (pick, or type a new name)",
                                                   elem_id="zeal-classes", scale=3)
                         with gr.Row():
-                            top_k = gr.Number(DEFAULT_TOP_K, label="top-k", precision=0, minimum=1, scale=1)
-                            propose_btn = gr.Button("Propose classes with CLIP", scale=2, elem_id="zeal-propose",
-                                                    elem_classes="zeal-mouse-only")
-                            known = gr.Checkbox(label="These classes are in the video (skip CLIP filtering)",
+                            known = gr.Checkbox(label="These classes are in every video (skip CLIP filtering)",
                                                 value=True, scale=3, elem_id="zeal-known")
-                        ranking = gr.Markdown()
+                            top_k = gr.Number(DEFAULT_TOP_K, label="else keep CLIP's top-k", precision=0, minimum=1,
+                                              scale=1, elem_id="zeal-top-k")
+                        with gr.Accordion("Propose classes with CLIP", open=False):
+                            propose_btn = gr.Button("Rank the library's classes for the open video", size="sm",
+                                                    elem_id="zeal-propose", elem_classes="zeal-mouse-only")
+                            ranking_text = gr.Markdown()
+                            ranking = gr.CheckboxGroup([], label="CLIP's ranking (score)", visible=False,
+                                                       elem_id="zeal-ranking")
+                            add_ranked = gr.Button("Add ticked classes", size="sm", elem_id="zeal-add-ranked")
                         qtable = gr.Dataframe(headers=QUERY_HEADERS, datatype="str", type="array", interactive=True,
-                                              label="Questions (editable; the LVLM answers each per frame)",
+                                              label="Questions (editable; saved in the project as you type)",
                                               wrap=True, column_count=4, elem_id="zeal-queries", max_height=260,
                                               column_widths=["16%", "30%", "30%", "24%"])
                         with gr.Accordion("Load / save questions, or write them with an LLM", open=False):
@@ -131,51 +149,64 @@ def create_demo(pipeline, work_dir: str | Path | None = None, limits: AppLimits 
                                                      placeholder=f"empty: ${pipeline.config.llm.api_key_env}")
                             llm_btn = gr.Button("Generate questions with LLM", elem_classes="zeal-mouse-only")
                         with gr.Row():
-                            run_btn = gr.Button("Run analysis", variant="primary", elem_id="zeal-run", scale=3,
+                            run_btn = gr.Button("Score the open video again", variant="primary", elem_id="zeal-run",
+                                                scale=3, elem_classes="zeal-mouse-only")
+                            all_btn = gr.Button("Score all not scored", scale=2, elem_id="zeal-score-all",
                                                 elem_classes="zeal-mouse-only")
-                            cancel_btn = gr.Button("Cancel", variant="stop", elem_id="zeal-cancel", scale=1,
+                            cancel_btn = gr.Button("Stop scoring", variant="stop", elem_id="zeal-cancel", scale=1,
                                                    elem_classes="zeal-mouse-only")
-                        status = gr.Markdown("No result yet.", elem_id="zeal-status")
             with gr.Tab("2 · Review", id="review", elem_id="zeal-tab-review"):
-                ws = workspace.create_workspace(store, pipeline)
+                workspace.create_workspace(state)
             with gr.Tab("3 · Export", id="export", elem_id="zeal-tab-export"):
                 with gr.Row():
-                    formats = gr.CheckboxGroup(list(FORMATS), value=list(EXPORT_DEFAULT), label="Formats",
-                                               elem_id="zeal-formats", scale=3)
+                    scope = gr.Radio([SCOPE_VIDEO, SCOPE_PROJECT], value=SCOPE_VIDEO, label="Export",
+                                     elem_id="zeal-scope", scale=2)
                     include = gr.Radio(list(EXPORT_CHOICES), value="accepted only", label="Intervals",
                                        elem_id="zeal-include", scale=2)
                     proposals = gr.Radio(list(PROPOSAL_CHOICES), value=next(iter(PROPOSAL_CHOICES)),
                                          label="Model proposals", elem_id="zeal-proposals", scale=2)
+                with gr.Row():
+                    formats = gr.CheckboxGroup(list(FORMATS), value=list(EXPORT_DEFAULT), label="Formats",
+                                               elem_id="zeal-formats", scale=3)
+                    media_url = gr.Textbox(label="Media URL prefix (Label Studio, VIA): where the tool fetches the "
+                                                 "videos, e.g. /data/local-files/?d=clips/", elem_id="zeal-media-url",
+                                           scale=2)
                 export_btn = gr.Button("Export", variant="primary", elem_id="zeal-export",
                                        elem_classes="zeal-mouse-only")
                 files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="zeal-files",
                                 height=140)
             with gr.Tab("Settings and help", id="help", elem_id="zeal-tab-help"):
                 gr.Markdown(HELP)
+                gr.Markdown(f"Project folder: `{project.root}`")
                 models_md = gr.Markdown(models_markdown(pipeline))
                 refresh = gr.Button("Check the models again", size="sm")
 
         # --- events ------------------------------------------------------------------------------
-        demo.load(cb.restore, [browser_sid], [sid, browser_sid, video, info, classes, qtable, status, ws, tabs],
-                  api_visibility="private")
-        video.change(cb.open_video, [video, sid], [sid, info, status, ws], api_name="open_video")
+        demo.load(cb.restore, None, [classes, qtable, known, top_k, status, panel], api_visibility="private")
+        uploads.upload(cb.add_uploads, [uploads], [status, panel], api_name="add_videos").then(
+            lambda: None, None, [uploads], api_visibility="private")
+        folder_btn.click(cb.add_folder, [folder], [status, panel], api_name="add_folder")
+        if example_videos():
+            examples_btn.click(lambda: cb.add_uploads(example_videos()), None, [status, panel],
+                               api_visibility="private")
         library.change(cb.choose_library, [library, classes], [classes], api_visibility="private")
-        classes.change(cb.sync_table, [classes, qtable], [qtable], api_name="set_classes")
-        propose_btn.click(cb.propose_classes, [video, library, top_k, sid], [classes, ranking],
-                          concurrency_id="models", concurrency_limit=MODEL_CONCURRENCY, api_name="propose_classes")
+        classes.change(cb.set_classes, [classes, qtable], [qtable], api_name="set_classes")
+        qtable.change(cb.set_questions, [qtable], None, api_name="set_questions")
+        known.input(cb.set_options, [known, top_k], None, api_visibility="private")
+        top_k.input(cb.set_options, [known, top_k], None, api_visibility="private")
+        propose_btn.click(cb.propose_classes, [current, library, top_k, classes], [ranking, ranking_text],
+                          concurrency_id="models", concurrency_limit=1, api_name="propose_classes")
+        add_ranked.click(cb.add_ticked, [ranking, classes, qtable], [classes, qtable], api_visibility="private")
         qfile.upload(cb.load_queries, [qfile, classes], [classes, qtable], api_visibility="private")
-        qsave.click(cb.save_queries, [qtable, sid], [qdownload], api_visibility="private")
+        qsave.click(cb.save_queries, [qtable], [qdownload], api_visibility="private")
         # The key leaves the page once submitted, whether the call worked or not.
         llm_btn.click(cb.generate_with_llm, [qtable, base_url, llm_model, api_key], [qtable],
                       api_visibility="private").then(lambda: "", None, [api_key], api_visibility="private")
-
-        def run(video_path, table, known_classes, session_id, progress=gr.Progress()):
-            return cb.run(video_path, table, known_classes, session_id, progress=progress)
-
-        run_btn.click(run, [video, qtable, known, sid], [sid, status, ws, tabs], concurrency_id="models",
-                      concurrency_limit=MODEL_CONCURRENCY, api_name="run", js=FLUSH_EDITS_JS, show_progress_on=[status])
-        cancel_btn.click(cb.cancel, [sid], None, concurrency_limit=None, concurrency_id="cancel", api_name="cancel")
-        gt_file.upload(cb.load_ground_truth, [gt_file, sid], [sid, status, ws], api_visibility="private")
-        export_btn.click(cb.export, [formats, include, proposals, sid], [files], api_name="export", js=FLUSH_EDITS_JS)
+        run_btn.click(cb.score, [current, qtable], [status, panel], api_name="score", js=FLUSH_EDITS_JS)
+        all_btn.click(cb.score_all, [qtable], [status, panel], api_name="score_all")
+        cancel_btn.click(cb.cancel, None, None, concurrency_limit=None, api_name="cancel")
+        gt_file.upload(cb.load_ground_truth, [gt_file], [status], api_visibility="private")
+        export_btn.click(cb.export, [scope, current, formats, include, proposals, media_url], [files], api_name="export",
+                         js=FLUSH_EDITS_JS)
         refresh.click(lambda: models_markdown(pipeline), None, [models_md], api_visibility="private")
-    return demo
+    return state, demo

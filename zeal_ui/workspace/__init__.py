@@ -1,10 +1,10 @@
 """The review workspace: one client-side component (player, timeline, lanes, list, undo:
-workspace.js) and the server functions it calls (load, apply edits, re-propose). The view itself
-(zoom, selection, filters) stays in the browser.
+workspace.js) and the server functions it calls (load a video's result, apply edits, re-propose,
+list the project's videos). The view itself (zoom, selection, filters) stays in the browser.
 
-The component is a `gr.HTML` whose value is only a signal, `{"sid": ..., "n": nonce}`: when it
-changes, the page loads that session's result through `load`. Everything else the page asks for
-goes through the server functions, which answer plain JSON and never wait in Gradio's queue.
+The component is a `gr.HTML` whose value is only a signal, `{"video": id, "n": nonce}`: when it
+changes, the page opens that video. Everything else goes through the server functions, which answer
+plain JSON and never wait in Gradio's queue.
 """
 
 from __future__ import annotations
@@ -14,16 +14,14 @@ import logging
 import time
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 from zeal.config import ProposalParams
 from zeal.errors import ZealError
-from zeal.review import counts
+from zeal_ui.app_state import AppState
+from zeal_ui.videos import project_functions, video_list
 from zeal_ui.workspace.edits import EditError, apply_edits
 from zeal_ui.workspace.payload import payload, wire_intervals
-
-if TYPE_CHECKING:  # the store imports the edit log from this package
-    from zeal_ui.session import SessionStore
 
 log = logging.getLogger(__name__)
 
@@ -40,10 +38,10 @@ def stylesheet() -> str:
     return (HERE / "workspace.css").read_text(encoding="utf-8")
 
 
-def signal(sid: str | None) -> str:
-    """The component's value: tells the page which session to (re)load, and when (the server's
-    clock, for the first-paint benchmark)."""
-    return json.dumps({"sid": sid, "n": uuid.uuid4().hex[:8], "at": time.time()})
+def signal(video: str | None) -> str:
+    """The component's value: tells the page which video to open, and when (the server's clock,
+    for the first-paint benchmark)."""
+    return json.dumps({"video": video, "n": uuid.uuid4().hex[:8], "at": time.time()})
 
 
 def _not_saved(exc: OSError) -> dict[str, Any]:
@@ -52,68 +50,86 @@ def _not_saved(exc: OSError) -> dict[str, Any]:
                      "again until they are saved", "retry": True}
 
 
-def server_functions(store: "SessionStore", pipeline) -> list[Callable]:
+def server_functions(state: AppState) -> list[Callable]:
     """The functions the page calls (`server.load(...)` etc.); each takes one dict."""
+    project, pipeline = state.project, state.pipeline
+
+    def _video(data: Any) -> str | None:
+        vid = (data or {}).get("video") if isinstance(data, dict) else None
+        return vid if isinstance(vid, str) and vid in project.videos else None
 
     def load(data: dict) -> dict:
-        s = store.find((data or {}).get("sid"))
-        if s is None:
-            return {"sid": None, "result": None}
-        with s.lock:
-            return payload(s)
+        vid = _video(data)
+        if vid is None:
+            return {"video": None, "result": None, "videos": video_list(state)}
+        rec = project.record(vid)
+        with rec.lock:
+            params = project.settings.proposals
+            if rec.result is not None and (rec.result.settings.get("proposals") or {}) != vars(params):
+                # proposals follow the project's settings (changed while this video was closed)
+                rec.result = pipeline.repropose(rec.result, params, suppressed=rec.review.deleted)
+            out = payload(vid, project.videos[vid], rec, state.media_url(vid), project.ground_truth(vid), params)
+        out["videos"] = video_list(state)
+        return out
 
     def edit(data: dict) -> dict:
         data = data or {}
-        s = store.find(data.get("sid"))
-        if s is None or s.result is None:
-            return {"error": "this page's session has no result on the server; reload the page", "resync": True}
-        with s.lock:
+        vid = _video(data)
+        rec = project.record(vid) if vid else None
+        if rec is None or rec.result is None:
+            return {"error": "this video has no result on the server (removed, or not scored yet); reload the page",
+                    "resync": True}
+        with rec.lock:
             try:
-                applied = apply_edits(s.result, s.review, data.get("client"), data.get("edits"))
+                applied = apply_edits(rec.result, rec.review, data.get("client"), data.get("edits"))
             except EditError as exc:
                 return {"error": str(exc), "resync": True}
-            if applied.applied or s.unsaved:
+            if applied.applied or rec.unsaved:
                 try:
-                    store.save(s, review=True)
-                    s.unsaved = False
+                    project.save_record(vid)
+                    rec.unsaved = False
                 except OSError as exc:
-                    s.unsaved = True
+                    rec.unsaved = True
                     return _not_saved(exc)
+                if project.videos[vid].status == "scored":
+                    project.set_status(vid, "in review")
             return {"rev": applied.rev, "applied": applied.applied, "conflicts": list(applied.conflicts),
-                    "last_seq": s.review.seqs.get(data.get("client"), 0)}
+                    "last_seq": rec.review.seqs.get(data.get("client"), 0)}
 
     def repropose(data: dict) -> dict:
         data = data or {}
-        s = store.find(data.get("sid"))
-        if s is None or s.result is None:
-            return {"error": "no result to re-propose: run the analysis first"}
+        vid = _video(data)
+        rec = project.record(vid) if vid else None
+        if rec is None or rec.result is None:
+            return {"error": "no result to re-propose: score the video first"}
         raw = data.get("params") if isinstance(data.get("params"), dict) else {}
         try:
-            params = ProposalParams(**{**vars(s.params), **{k: float(raw[k]) for k in PARAM_FIELDS if k in raw}})
+            current = vars(project.settings.proposals)
+            params = ProposalParams(**{**current, **{k: float(raw[k]) for k in PARAM_FIELDS if k in raw}})
         except (ZealError, TypeError, ValueError) as exc:
             return {"error": str(exc)}
-        with s.lock:
-            before = counts(s.result.intervals)
-            reviewed = sum(1 for iv in s.result.intervals if iv.reviewed)
-            s.result = pipeline.repropose(s.result, params, suppressed=s.review.deleted)
-            s.params = params
-            s.review.rev += 1
-            fresh = sum(1 for iv in s.result.intervals if not iv.reviewed)
+        with rec.lock:
+            replaced = sum(1 for iv in rec.result.intervals if not iv.reviewed)
+            reviewed = sum(1 for iv in rec.result.intervals if iv.reviewed)
+            rec.result = pipeline.repropose(rec.result, params, suppressed=rec.review.deleted)
+            rec.review.rev += 1
+            fresh = sum(1 for iv in rec.result.intervals if not iv.reviewed)
             try:
-                store.save(s, review=True)
-            except OSError as exc:
-                log.warning("re-proposal of session %s not saved: %s", s.sid, exc)
-            message = (f"Re-proposed: kept {reviewed} reviewed interval(s), replaced {before['unreviewed']} "
-                       f"unreviewed proposal(s) with {fresh}.")
-            return {"rev": s.review.rev, "intervals": wire_intervals(s.result, s.review.versions),
-                    "message": message}
+                project.settings.proposals = params
+                project.save()
+                project.save_record(vid)
+            except (OSError, ZealError) as exc:
+                log.warning("re-proposal of %s not saved: %s", vid, exc)
+            return {"rev": rec.review.rev, "intervals": wire_intervals(rec.result, rec.review.versions),
+                    "message": f"Re-proposed: kept {reviewed} reviewed interval(s), replaced {replaced} "
+                               f"unreviewed proposal(s) with {fresh}."}
 
-    return [load, edit, repropose]
+    return [load, edit, repropose, *project_functions(state)]
 
 
-def create_workspace(store: "SessionStore", pipeline):
+def create_workspace(state: AppState):
     """The workspace component (inside a gr.Blocks context)."""
     import gradio as gr
 
     return gr.HTML(signal(None), html_template=TEMPLATE, js_on_load=script(), apply_default_css=False,
-                   elem_id="zeal-workspace", server_functions=server_functions(store, pipeline), padding=False)
+                   elem_id="zeal-workspace", server_functions=server_functions(state), padding=False)

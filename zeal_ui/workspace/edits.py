@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from zeal.errors import ZealError
+from zeal.review import ReviewLog
 from zeal.types import REVIEW_STATES, SOURCES, ClassResult, Interval, Result
 
 MAX_HISTORY_GROUPS = 200  # undo steps kept (the page promises at least 100)
@@ -37,37 +38,6 @@ KINDS = ("do", "undo", "redo")
 
 class EditError(ZealError, ValueError):
     """An edit the result cannot take (unknown class, end before start, malformed message)."""
-
-
-@dataclass
-class ReviewLog:
-    """What the server remembers of the edits of one result.
-
-    rev: counts applied batches and re-proposals (the page notices a change it did not make);
-    deleted: ids a person deleted (a re-proposal leaves those proposals out); versions: changes
-    per interval id; seqs: the last edit applied per page; undo/redo: the history, oldest first.
-    """
-
-    rev: int = 0
-    deleted: set[str] = field(default_factory=set)
-    versions: dict[str, int] = field(default_factory=dict)
-    seqs: dict[str, int] = field(default_factory=dict)
-    undo: list[dict] = field(default_factory=list)
-    redo: list[dict] = field(default_factory=list)
-
-    def to_dict(self, intervals: Sequence[dict] = ()) -> dict[str, Any]:
-        return {"format": 1, "rev": self.rev, "intervals": list(intervals), "deleted": sorted(self.deleted),
-                "versions": self.versions, "seqs": self.seqs, "undo": self.undo, "redo": self.redo}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ReviewLog":
-        return cls(rev=int(data.get("rev", 0)), deleted=set(data.get("deleted", [])),
-                   versions={str(k): int(v) for k, v in (data.get("versions") or {}).items()},
-                   seqs={str(k): int(v) for k, v in (data.get("seqs") or {}).items()},
-                   undo=list(data.get("undo") or []), redo=list(data.get("redo") or []))
-
-    def history(self) -> dict[str, list[dict]]:
-        return {"undo": self.undo, "redo": self.redo}
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,7 @@ edits snap to the frames' exact times. Intervals go as short arrays; see `INTERV
 from __future__ import annotations
 
 import base64
-from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import numpy as np
 
@@ -60,16 +58,11 @@ def wire_intervals(result: Result, versions: dict[str, int]) -> list[list]:
     return [wire_interval(iv, index, versions.get(iv.id, 0)) for iv in result.intervals]
 
 
-def video_url(path: str | None) -> str | None:
-    """Where the page's player fetches the video (Gradio's file route, relative to the page)."""
-    return "gradio_api/file=" + quote(str(Path(path).resolve())) if path else None
-
-
-def payload(session) -> dict[str, Any]:
-    """Everything the workspace needs to draw a session's result (None: no result yet)."""
-    r: Result | None = session.result
+def payload(vid: str, entry, rec, media_url: str | None, ground_truth: dict, params) -> dict[str, Any]:
+    """Everything the workspace needs to draw a video's result ("result": None before its first run)."""
+    r: Result | None = rec.result
     if r is None:
-        return {"sid": session.sid, "result": None}
+        return {"video": vid, "name": entry.name, "status": entry.status, "result": None}
     colors = class_colors(r.classes)
     classes = []
     for label, cls in r.classes.items():
@@ -78,19 +71,21 @@ def payload(session) -> dict[str, Any]:
                         "start": encode_curve(c.start_raw, 0.0, 1.0), "end": encode_curve(c.end_raw, 0.0, 1.0),
                         "actionness": encode_curve(c.actionness)})
     v = r.video
-    gt = [[k, float(s), float(e)] for k, label in enumerate(r.classes) for s, e in session.ground_truth.get(label, [])]
+    gt = [[k, float(s), float(e)] for k, label in enumerate(r.classes) for s, e in ground_truth.get(label, [])]
+    ranking = r.settings.get("ranking") or []
+    dropped = [[name, float(score)] for name, score in ranking if name not in r.classes]
     return {
-        "sid": session.sid,
+        "video": vid, "name": entry.name, "status": entry.status,
         "result": {
-            "video": {"url": video_url(session.video), "name": Path(v.path).name, "fps": float(v.fps),
-                      "duration": float(v.duration_s), "frames": int(v.n_frames), "width": v.width,
-                      "height": v.height},
+            "video": {"url": media_url, "name": entry.name, "fps": float(v.fps), "duration": float(v.duration_s),
+                      "frames": int(v.n_frames), "width": v.width, "height": v.height},
             "times": _b64(np.asarray(r.times_s, dtype="<f8")),
             "classes": classes,
-            "intervals": wire_intervals(r, session.review.versions),
+            "intervals": wire_intervals(r, rec.review.versions),
             "fields": list(INTERVAL_FIELDS),
             "ground_truth": gt,
+            "dropped": dropped,
         },
-        "review": {"rev": session.review.rev, "seqs": session.review.seqs, **session.review.history()},
-        "params": vars(session.params).copy(),
+        "review": {"rev": rec.review.rev, "seqs": rec.review.seqs, **rec.review.history()},
+        "params": vars(params).copy(),
     }

@@ -95,7 +95,7 @@ function alpha(hex, a) {
 // --- the workspace -------------------------------------------------------------------------------
 function createWorkspace(element, props, server, watch) {
   const W = {
-    sid: null, rev: 0, loaded: false, data: null,
+    video: null, videos: [], rev: 0, loaded: false, data: null,
     times: new Float64Array(0), fps: 25, duration: 0, classes: [],
     ivs: new Map(),
     view: { t0: 0, t1: 1, selected: null, shown: 0, set: 'review', hideRejected: false, speed: 1, loop: false },
@@ -175,8 +175,17 @@ function createWorkspace(element, props, server, watch) {
   const notice = h('div', { class: 'zw-notice', hidden: true, role: 'status' });
   const help = h('div', { class: 'zw-help', hidden: true, role: 'dialog', 'aria-label': 'Keyboard shortcuts' });
   const empty = h('div', { class: 'zw-empty', text: 'No result yet: open a video in Setup, choose classes and press Run. The review workspace appears here.' });
+  const videoSel = h('select', { class: 'zw-video-sel', title: 'The project\'s videos' });
+  const droppedEl = h('span', { class: 'zw-dropped' });
+  const projStatus = h('span', { class: 'zw-projstatus', 'aria-live': 'polite' });
+  const projbar = h('div', { class: 'zw-projbar' }, h('span', { class: 'zw-muted', text: 'Video' }), videoSel,
+    h('button', { class: 'zw-btn', 'data-act': 'prev-video', text: '◀', title: 'Previous video of the project' }),
+    h('button', { class: 'zw-btn', 'data-act': 'next-video', text: '▶', title: 'Next video of the project' }),
+    h('button', { class: 'zw-btn', 'data-act': 'next-unreviewed', text: 'next to review (Shift+N)', title: 'The next scored video nobody reviewed yet' }),
+    h('button', { class: 'zw-btn', 'data-act': 'mark-done', text: '✓ mark done', title: 'This video is reviewed' }),
+    droppedEl, h('span', { class: 'zw-spacer' }), projStatus);
   const main = h('div', { class: 'zw-main', hidden: true }, h('div', { class: 'zw-top' }, left, right), timeline);
-  root.append(empty, main, notice, help);
+  root.append(projbar, empty, main, notice, help);
   buildHelp();
 
   // ---- derived data ----
@@ -229,19 +238,26 @@ function createWorkspace(element, props, server, watch) {
 
   // ---- loading ----
   async function load(reason) {
-    if (!W.sid) return;
     let res;
     try {
       W.requests++;
-      res = await server.load({ sid: W.sid });
+      res = await server.load({ video: W.video });
     } catch (err) {
       showNotice(`Could not load the result (${err}); retrying…`, 'warn');
       setTimeout(() => load(reason), 2000);
       return;
     }
-    if (!res || !res.result) { showEmpty(true); W.loaded = true; expose(); return; }
+    setVideos(res.videos || []);
+    if (!res || !res.result) {
+      W.data = null;
+      const entry = W.videos.find((v) => v.id === W.video);
+      empty.textContent = entry ? `${entry.name}: ${entry.status === 'failed' ? `failed: ${entry.message}` : `${entry.status}${entry.status === 'scoring' ? ` ${Math.round(entry.progress * 100)}%` : ''}`}. Its result appears here when it is scored (Project tab: Score).`
+        : (W.videos.length ? 'Open a video: choose it above, or press Shift+N for the next one to review.' : 'No video yet: add videos in the Project tab, choose classes and score them. The review workspace appears here.');
+      showEmpty(true); W.loaded = true; expose(); return;
+    }
     const r = res.result;
     W.data = r;
+    W.loadedVideo = W.video;
     W.times = new Float64Array(b64bytes(r.times).buffer);
     W.fps = r.video.fps > 0 ? r.video.fps : 25;
     W.duration = Math.max(r.video.duration, W.times.length ? W.times[W.times.length - 1] : 0);
@@ -277,6 +293,7 @@ function createWorkspace(element, props, server, watch) {
     }
     clampView();
     fillClassMenus();
+    renderDropped(r.dropped || []);
     buildParams();
     setSel.value = W.view.set;
     hideRej.checked = W.view.hideRejected;
@@ -352,7 +369,7 @@ function createWorkspace(element, props, server, watch) {
   }
 
   // ---- the edit queue (ordered, persisted, re-sent) ----
-  const pendingKey = () => `zeal-pending:${W.sid}:${W.client}`;
+  const pendingKey = () => `zeal-pending:${W.video}:${W.client}`;
   function persistPending() {
     try {
       if (W.pending.length) localStorage.setItem(pendingKey(), JSON.stringify(W.pending));
@@ -380,7 +397,7 @@ function createWorkspace(element, props, server, watch) {
       let res;
       try {
         W.requests++;
-        res = await server.edit({ sid: W.sid, client: W.client, edits: batch });
+        res = await server.edit({ video: W.video, client: W.client, edits: batch });
       } catch (err) {
         setSave('offline');
         W.offline = true;
@@ -416,12 +433,12 @@ function createWorkspace(element, props, server, watch) {
     try {
       for (let i = 0; i < localStorage.length; i++) {
         const key = localStorage.key(i);
-        if (!key || !key.startsWith(`zeal-pending:${W.sid}:`) || key === pendingKey()) continue;
+        if (!key || !key.startsWith(`zeal-pending:${W.video}:`) || key === pendingKey()) continue;
         const client = key.split(':')[2];
         const edits = JSON.parse(localStorage.getItem(key) || '[]');
         task(async () => {
           try {
-            const res = await server.edit({ sid: W.sid, client, edits });
+            const res = await server.edit({ video: W.video, client, edits });
             if (res && !res.error) { localStorage.removeItem(key); if (res.applied) await load('resync'); }
           } catch (err) { /* tried again on the next load */ }
         });
@@ -431,7 +448,7 @@ function createWorkspace(element, props, server, watch) {
   function flush() { return pump().then(() => W.pending.length === 0); }
 
   // ---- view persistence (zoom, selection, filters): in this browser, never a server request ----
-  const viewKey = () => `zeal-view:${W.sid}`;
+  const viewKey = () => `zeal-view:${W.video}`;
   let viewTimer = null;
   function saveView() {
     clearTimeout(viewTimer);
@@ -989,7 +1006,7 @@ function createWorkspace(element, props, server, watch) {
     task(async () => {
       await sendPending();
       let res;
-      try { W.requests++; res = await server.repropose({ sid: W.sid, params }); } catch (err) { showNotice(`Could not re-propose: ${err}`, 'error'); return; }
+      try { W.requests++; res = await server.repropose({ video: W.video, params }); } catch (err) { showNotice(`Could not re-propose: ${err}`, 'error'); return; }
       if (!res || res.error) { showNotice(res ? res.error : 'no answer', 'error'); return; }
       W.ivs = new Map(res.intervals.map((a) => { const iv = fromWire(a); return [iv.id, iv]; }));
       for (const e of W.pending) applyOps(e.ops.map((op) => ({ id: op.id, after: fromDict(op.after) })), false);
@@ -1006,6 +1023,76 @@ function createWorkspace(element, props, server, watch) {
     });
   }
 
+  // ---- the project's videos: switch, next to review, mark done, classes CLIP left out ----
+  const STATUS_TEXT = { new: 'not scored', queued: 'queued', scoring: 'scoring', scored: 'to review', 'in review': 'in review', done: 'done', failed: 'failed' };
+  function setVideos(list) {
+    W.videos = list;
+    const cur = videoSel.value;
+    videoSel.replaceChildren(...(list.length ? [] : [h('option', { value: '', text: 'no video yet' })]),
+      ...list.map((v, k) => h('option', { value: v.id, selected: v.id === W.video,
+        text: `${k + 1}. ${v.name} · ${STATUS_TEXT[v.status] || v.status}${v.status === 'scoring' ? ` ${Math.round(v.progress * 100)}%` : ''}${v.missing ? ' · file missing' : ''}` })));
+    if (W.video && list.some((v) => v.id === W.video)) videoSel.value = W.video; else if (cur) videoSel.value = cur;
+    const busy = list.filter((v) => v.status === 'queued' || v.status === 'scoring');
+    const scoring = list.find((v) => v.status === 'scoring');
+    projStatus.textContent = busy.length ? `scoring ${scoring ? `${scoring.name} ${Math.round(scoring.progress * 100)}%` : '…'}${busy.length > 1 ? ` · ${busy.length - 1} queued` : ''}` : '';
+    schedulePoll(busy.length > 0);
+    const mine = list.find((v) => v.id === W.video);
+    if (mine && mine.rev > W.rev && !W.pending.length && W.loadedVideo === W.video) {
+      W.signalAt = mine.scored_at || null;
+      load('update');
+    } else if (mine && !W.data && mine.rev > 0) {
+      W.signalAt = mine.scored_at || null;
+      load('reload');
+    }
+  }
+  let pollTimer = null;
+  function schedulePoll(on) {
+    if (!on || pollTimer) return;
+    pollTimer = setTimeout(async () => {
+      pollTimer = null;
+      try { const res = await server.videos({}); setVideos(res.videos || []); } catch (err) { schedulePoll(true); }
+    }, 1000);
+  }
+  videoSel.addEventListener('change', () => { openVideo(videoSel.value); videoSel.blur(); });
+  function stepVideo(dir) {
+    const k = W.videos.findIndex((v) => v.id === W.video);
+    const next = W.videos[clamp(k + dir, 0, W.videos.length - 1)];
+    if (next && next.id !== W.video) openVideo(next.id);
+  }
+  function nextUnreviewed() {
+    const k = W.videos.findIndex((v) => v.id === W.video);
+    const order = [...W.videos.slice(k + 1), ...W.videos.slice(0, Math.max(k, 0))];
+    const next = order.find((v) => v.status === 'scored');
+    if (next) { openVideo(next.id); showNotice(`Opened ${next.name}.`, 'info'); }
+    else showNotice('No other scored video waits for review.', 'info');
+  }
+  async function markDone() {
+    if (!W.video) return;
+    await flush();
+    const entry = W.videos.find((v) => v.id === W.video);
+    const action = entry && entry.status === 'done' ? 'reopen' : 'done';
+    const res = await server.video_action({ action, video: W.video });
+    if (res.error) { showNotice(res.error, 'error'); return; }
+    setVideos(res.videos || []);
+    showNotice(res.message, 'info');
+  }
+  function renderDropped(dropped) {
+    droppedEl.replaceChildren();
+    if (!dropped.length) return;
+    droppedEl.append(h('span', { class: 'zw-muted', text: 'CLIP left out:' }),
+      ...dropped.slice(0, 6).map(([name, score]) => h('button', { class: 'zw-btn zw-bring', 'data-bring': name,
+        title: `Score ${name} on this video too (CLIP's score ${score.toFixed(3)}); your work stays`, text: `+ ${name} ${score.toFixed(2)}` })));
+  }
+  droppedEl.addEventListener('click', async (ev) => {
+    const b = ev.target.closest('[data-bring]');
+    if (!b) return;
+    await flush();
+    const res = await server.video_action({ action: 'bring_back', video: W.video, class: b.dataset.bring });
+    if (res.error) { showNotice(res.error, 'error'); return; }
+    showNotice(res.message, 'info');
+    setVideos(res.videos || []);
+  });
+
   // ---- notices, help ----
   let noticeTimer = null;
   function showNotice(text, kind) {
@@ -1019,7 +1106,7 @@ function createWorkspace(element, props, server, watch) {
     const keys = [
       ['Space', 'play / pause'], ['← / →', 'one video frame back / forward'], ['Shift+← / Shift+→', 'one sampled frame back / forward'],
       ['< / >', 'slower / faster (0.25x–4x)'], ['Home / End', 'jump to the selected interval\'s start / end'], ['l', 'loop the selected interval'],
-      ['n / p', 'next / previous interval'], ['a / r', 'accept / reject the selected interval'],
+      ['n / p', 'next / previous interval'], ['Shift+N', 'the next video to review'], ['a / r', 'accept / reject the selected interval'],
       ['[ / ]', 'start one sampled frame earlier / later'], ['{ / }', 'end one sampled frame earlier / later'],
       ['b / e', 'set the start / end to the play head'], ['s', 'split at the play head'], ['m', 'merge with the next interval of its class'],
       ['Delete / Backspace', 'delete the selected interval'], ['i', 'new interval at the play head (shown class)'],
@@ -1234,6 +1321,9 @@ function createWorkspace(element, props, server, watch) {
       case 'zoom-fit': W.view.t0 = 0; W.view.t1 = W.duration; clampView(); drawTimeline(); saveView(); break;
       case 'zoom-sel': if (iv) zoomTo(iv.s, iv.e); else needSelection(); break;
       case 'params': paramsBox.hidden = !paramsBox.hidden; break;
+      case 'prev-video': case 'next-video': stepVideo(name === 'prev-video' ? -1 : 1); break;
+      case 'next-unreviewed': nextUnreviewed(); break;
+      case 'mark-done': markDone(); break;
       default: break;
     }
     renderToggles();
@@ -1289,6 +1379,7 @@ function createWorkspace(element, props, server, watch) {
       case 'End': act('jump-end'); break;
       case 'l': W.view.loop = !W.view.loop; renderToggles(); showNotice(W.view.loop ? 'Looping the selected interval.' : 'Loop off.', 'info'); break;
       case 'n': step(1); break;
+      case 'N': nextUnreviewed(); break;
       case 'p': step(-1); break;
       case 'a': act('accept'); break;
       case 'r': act('reject'); break;
@@ -1337,7 +1428,7 @@ function createWorkspace(element, props, server, watch) {
     if (window.zealWorkspace && window.zealWorkspace.__W === W) return;
     window.zealWorkspace = {
       __W: W,
-      ready: () => W.loaded && !!W.data, sid: () => W.sid, rev: () => W.rev,
+      ready: () => W.loaded && !!W.data, video: () => W.video, videos: () => W.videos.slice(), open: (id) => openVideo(id), rev: () => W.rev,
       pending: () => W.pending.length, saveState: () => W.saveState,
       flush, reload: () => load('reload'), latencies: () => W.latencies.slice(),
       firstPaintMs: () => W.firstPaintMs, reproposeMs: () => W.reproposeMs, requests: () => W.requests,
@@ -1359,17 +1450,35 @@ function createWorkspace(element, props, server, watch) {
   // ---- start ----
   try { W.client = sessionStorage.getItem('zeal-client'); } catch (err) { W.client = null; }
   if (!W.client) { W.client = `c${randomHex(12)}`; try { sessionStorage.setItem('zeal-client', W.client); } catch (err) { /* private mode */ } }
+  // The value of the component names a video to open (after a first run); otherwise the page
+  // reopens the video this browser had open.
   function adopt(value) {
     let sig = {};
     try { sig = JSON.parse(value || '{}') || {}; } catch (err) { sig = {}; }
-    const sid = sig.sid || null;
-    if (!sid) return;
+    let vid = sig.video || null;
+    if (!vid) { try { vid = localStorage.getItem('zeal-open-video'); } catch (err) { vid = null; } }
     W.signalAt = Number.isFinite(sig.at) ? sig.at : null;
-    if (sid !== W.sid) {
-      W.sid = sid;
-      try { W.pending = JSON.parse(localStorage.getItem(pendingKey()) || '[]'); } catch (err) { W.pending = []; }
-    }
-    load(W.loaded ? 'update' : 'reload');
+    switchTo(vid);
+    load(W.loaded && vid === W.loadedVideo ? 'update' : 'reload');
+  }
+  function switchTo(vid) {
+    if (vid === W.video && W.loaded) return;
+    W.video = vid;
+    try { if (vid) localStorage.setItem('zeal-open-video', vid); } catch (err) { /* no storage */ }
+    // The page's handlers (score this video, export it) read the open video from a hidden field.
+    const box = document.querySelector('#zeal-current textarea, #zeal-current input');
+    if (box) { box.value = vid || ''; box.dispatchEvent(new Event('input', { bubbles: true })); }
+    try { W.pending = JSON.parse(localStorage.getItem(pendingKey()) || '[]'); } catch (err) { W.pending = []; }
+    W.undo = []; W.redo = []; W.seq = 0;
+  }
+  // Opening another video: this one's edits reach the server first.
+  async function openVideo(vid) {
+    if (!vid || vid === W.video) return;
+    await flush();
+    video.pause();
+    switchTo(vid);
+    W.videoUrl = null;
+    await load('reload');
   }
   watch('value', () => adopt(props.value));
   adopt(props.value);
