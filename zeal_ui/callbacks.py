@@ -57,11 +57,6 @@ def _error(exc: BaseException, secret: str | None = None) -> Exception:
     return _gr().Error(message)
 
 
-def _with_hint(exc: BaseException) -> str:
-    """A model error followed by MODEL_HINT as its own sentence."""
-    return f"{str(exc).rstrip(' .')}. {MODEL_HINT}"
-
-
 def _fmt_s(t: float) -> str:
     m, s = divmod(max(0.0, float(t)), 60.0)
     h, m = divmod(int(m), 60)
@@ -74,60 +69,32 @@ def video_info_markdown(info) -> str:
             f"{info.fps:.3g} fps{vfr} · {info.width}×{info.height} px · {info.n_frames} frames")
 
 
-# --- local model availability (no network) -----------------------------------------------------
-
-def _cached_repo_ids() -> list[str]:
-    try:
-        from huggingface_hub import scan_cache_dir
-
-        return [r.repo_id for r in scan_cache_dir().repos]
-    except Exception:  # no cache folder yet, or unreadable: nothing is available locally
-        return []
-
-
-def _norm(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
-def lvlm_availability(model: str, cached: Sequence[str]) -> str:
-    """'local folder', 'in the Hugging Face cache', 'remote server' or 'not downloaded'."""
-    if model.startswith("openai:"):
-        return "remote server"
-    if Path(model).expanduser().is_dir():
-        return "local folder"
-    return "in the Hugging Face cache" if model in cached else "not downloaded"
-
-
-def clip_availability(model: str, pretrained: str, cached: Sequence[str]) -> str:
-    """CLIP weights: a local checkpoint file, or an open_clip tag whose Hugging Face repo (named after
-    the tag, e.g. timm/eva02_large_patch14_clip_224.merged2b_s4b_b131k) is in the cache."""
-    if Path(pretrained).expanduser().is_file():
-        return "local file"
-    tag = _norm(pretrained)
-    return "in the Hugging Face cache" if tag and any(tag in _norm(r) for r in cached) else "not downloaded"
-
-
 def models_markdown(pipeline) -> str:
-    """The settings panel: presets with sizes and local availability, and the models in use."""
-    cached = _cached_repo_ids()
+    """The settings panel: presets with sizes and whether their models are on this machine, the models
+    in use, and how to get the missing ones (zeal.scorers.availability: file system only, no network)."""
+    from zeal.scorers.availability import model_availability
+
+    def where(status) -> str:
+        return status.where if status.present else "**missing**"
+
     lines = ["| preset | models | download | LVLM | CLIP |", "|---|---|---|---|---|"]
     for name in list_presets():
         p = preset_info(name)
         c = p.config
+        lvlm, clip = model_availability(c)
         lines.append(f"| **{name}** | {c.lvlm.model} + {c.clip.model} ({c.clip.pretrained}) | "
-                     f"~{p.approx_size_gb:g} GB | {lvlm_availability(c.lvlm.model, cached)} | "
-                     f"{clip_availability(c.clip.model, c.clip.pretrained, cached)} |")
+                     f"~{p.approx_size_gb:g} GB | {where(lvlm)} | {where(clip)} |")
     cfg = pipeline.config
     loaded = pipeline.models_loaded()
+    lvlm, clip = model_availability(cfg)
     lines += ["", "**In use by this app**",
-              f"- LVLM: `{cfg.lvlm.model}` ({lvlm_availability(cfg.lvlm.model, cached)}; "
-              f"{'loaded' if loaded['lvlm'] else 'loads on first run'})",
-              f"- CLIP: `{cfg.clip.model}` / `{cfg.clip.pretrained}` "
-              f"({clip_availability(cfg.clip.model, cfg.clip.pretrained, cached)}; "
+              f"- LVLM: `{cfg.lvlm.model}` ({lvlm.where}; {'loaded' if loaded['lvlm'] else 'loads on first run'})",
+              f"- CLIP: `{cfg.clip.model}` / `{cfg.clip.pretrained}` ({clip.where}; "
               f"{'loaded' if loaded['clip'] else 'loads on first use'})",
               f"- sampling: {cfg.video.fps:g} frames per second, frames scaled to at most "
-              f"{cfg.video.max_side or 'full'} px; score cache: `{cfg.cache_dir}`",
-              "", "Models load on first use. To use other weights, restart with `--preset`, `--lvlm`, "
+              f"{cfg.video.max_side or 'full'} px; score cache: `{cfg.cache_dir}`"]
+    lines += [f"- **{s.role.upper()} missing**: {s.fix}" for s in (lvlm, clip) if not s.present]
+    lines += ["", "Models load on first use. To use other weights, restart with `--preset`, `--lvlm`, "
               "`--clip-model`, `--clip-pretrained` (or the ZEAL_* variables): `python app.py --help`."]
     return "\n".join(lines)
 
@@ -219,7 +186,7 @@ class Callbacks:
         r = s.result
         if r is None:
             return "No result yet: choose classes and press **Run analysis**."
-        stats = r.settings.get("stats") or {}
+        stats = r.run.stats if r.run is not None else {}
         n = counts(iv for iv in r.intervals if iv.reviewed or iv.in_review_set)
         fps = (r.settings.get("video") or {}).get("fps")
         text = (f"**{Path(r.video.path).name}**: {len(r.times_s)} frames sampled" + (f" at {fps:g} fps" if fps else "") +
@@ -228,7 +195,7 @@ class Callbacks:
         if stats:
             text += (f" · questions: {stats.get('questions_scored', 0)} scored by the model, "
                      f"{stats.get('questions_cached', 0)} reused from cache")
-        ranking = r.settings.get("ranking")
+        ranking = r.run.ranking if r.run is not None else None
         if ranking:
             text += " · CLIP kept: " + ", ".join(f"{n} ({v:.2f})" for n, v in ranking[: len(r.classes)])
         return text + (f"\n\n{note}" if note else "")
@@ -351,7 +318,7 @@ class Callbacks:
         try:
             ranked = self.pipeline.rank_classes(video, names)
         except ModelError as exc:
-            raise gr.Error(_with_hint(exc)) from None
+            raise _error(exc) from None  # the engine's message names the model and the fix
         except ZealError as exc:
             raise _error(exc) from None
         k = max(1, int(top_k))
@@ -392,7 +359,7 @@ class Callbacks:
             fresh = self.pipeline.run(video, queries=queries, known_classes=bool(known), progress=report,
                                       cancel=s.cancel.is_set)
         except ModelError as exc:
-            raise gr.Error(_with_hint(exc)) from None
+            raise _error(exc) from None  # the engine's message names the model and the fix
         except ZealError as exc:
             from zeal.pipeline import Cancelled
 

@@ -21,8 +21,9 @@ from zeal_ui.callbacks import (EXPORT_CHOICES, EXPORT_DEFAULT, PROPOSAL_CHOICES,
 from zeal_ui.session import SessionStore
 
 ROOT = Path(__file__).resolve().parents[1]
+# Example clips of a source checkout (an installed copy has none, and shows no examples).
 EXAMPLES_DIR = ROOT / "assets" / "examples"
-PAGE_SCRIPT = Path(__file__).with_name("page.js")
+PAGE_SCRIPT = "page.js"  # package data of zeal_ui, read with importlib.resources
 # Only this many model runs at once across all users: one GPU, one analysis; the rest queue.
 MODEL_CONCURRENCY = 1
 DEFAULT_TOP_K = 3
@@ -67,7 +68,10 @@ the header `video-id,t-start,t-end,label` (seconds); rows are matched to the vid
 
 def page_assets() -> dict:
     """The launch() settings the page needs: its script and style."""
-    return {"js": PAGE_SCRIPT.read_text(encoding="utf-8"), "css": CSS + workspace.stylesheet()}
+    from importlib.resources import files
+
+    return {"js": files("zeal_ui").joinpath(PAGE_SCRIPT).read_text(encoding="utf-8"),
+            "css": CSS + workspace.stylesheet()}
 
 
 def example_videos() -> list[list[str]]:
