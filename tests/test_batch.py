@@ -103,7 +103,8 @@ def test_resume_recomputes_only_the_missing_video(first_batch, tiny, capsys):
     assert (out / "b" / "result.json").stat().st_mtime_ns == kept  # untouched
     redone = Result.from_dict(read_json(out / "a" / "result.json"))
     # every P(yes) curve of the recomputed video came from the score cache: no LVLM call
-    assert redone.run.stats == {"questions_scored": 0, "questions_cached": 4}
+    assert (redone.run.stats["questions_scored"], redone.run.stats["questions_cached"]) == (0, 4)
+    assert redone.run.stats["lvlm"]["pairs"] == 0  # the loaded scorer answered nothing during this run
     assert "1 analysed, 1 already done" in capsys.readouterr().out
     assert {r["video-id"] for r in read_csv(out / "predictions.csv")} == {"a", "b"}
 
@@ -203,3 +204,15 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny, tmp_path):
             for name in ("start_raw", "end_raw", "actionness"):
                 np.testing.assert_allclose(getattr(got.classes[label].curves, name),
                                            getattr(cls.curves, name), atol=CURVE_TOL, rtol=0)
+
+
+def test_a_batch_hashes_each_video_once(tiny, tmp_path, monkeypatch):
+    """The resume check and the run share one content hash per video (a multi-GB file takes seconds)."""
+    import zeal.video
+
+    hashed = []
+    real = zeal.video.video_hash
+    monkeypatch.setattr(zeal.video, "video_hash", lambda path: hashed.append(Path(path).name) or real(path))
+    folder = make_folder(tmp_path / "videos", bad=False)
+    assert main(batch_args(folder, tmp_path / "out", tiny, tmp_path / "cache")) == 0
+    assert sorted(hashed) == ["a.mp4", "b.mkv"]

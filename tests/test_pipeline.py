@@ -185,3 +185,73 @@ def test_a_new_description_needs_clip_only_and_no_decoding(tiny, video, tmp_path
     np.testing.assert_array_equal(second.classes["CliffDiving"].curves.actionness,
                                   first.classes["CliffDiving"].curves.actionness)
     assert not np.allclose(second.classes["Diving"].curves.actionness, first.classes["Diving"].curves.actionness)
+
+
+def test_the_cache_is_keyed_on_the_injected_scorers_own_model_id(tiny, video, tmp_path):
+    """Two scorers passed in with the same configuration and cache: each gets its own scores."""
+    from zeal.scorers.local import LVLMScorer
+
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
+    qwen = LVLMScorer.from_pretrained(tiny.lvlm("qwen2_vl"), device="cpu")
+    llava = LVLMScorer.from_pretrained(tiny.lvlm("llava_onevision"), device="cpu")
+    first = ZealPipeline(cfg, lvlm=LVLMScorer(qwen.model, qwen.processor, "model A")).run(
+        video, classes=CLASSES, known_classes=True)
+    other = ZealPipeline(cfg, lvlm=LVLMScorer(llava.model, llava.processor, "model B")).run(
+        video, classes=CLASSES, known_classes=True)
+    assert questions(other) == (4, 0) and other.run.models["lvlm"] == "model B|answers=all"
+    assert not np.allclose(other.classes["Diving"].curves.start_raw, first.classes["Diving"].curves.start_raw)
+    again = ZealPipeline(cfg, lvlm=LVLMScorer(qwen.model, qwen.processor, "model A")).run(
+        video, classes=CLASSES, known_classes=True)
+    assert questions(again) == (0, 4)
+    np.testing.assert_array_equal(again.classes["Diving"].curves.start_raw, first.classes["Diving"].curves.start_raw)
+
+
+def test_paper_preset_is_the_published_setting():
+    import textwrap
+
+    from zeal.config import PROMPT_TEMPLATE, get_preset, list_presets
+    from zeal.queries import prompt_text
+
+    paper = get_preset("paper")
+    label, question = "CliffDiving", "Is the person standing on the edge of a cliff above water?"
+    # the published stage 4 sends a dedented triple-quoted f-string
+    published = textwrap.dedent(f"""
+            This is a frame from a video of {label}.
+            {question} Only answer yes or no.
+        """)
+    assert prompt_text(label, question, paper.lvlm.prompt_template) == published
+    assert paper.lvlm.prompt_template == "\nThis is a frame from a video of {label}.\n{question} Only answer yes or no.\n"
+    assert paper.lvlm.answer_spellings == "exact" and paper.lvlm.model == "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+    assert (paper.clip.model, paper.clip.pretrained) == ("EVA02-E-14-plus", "laion2b_s9b_b144k")
+    assert (paper.clip.filter_text, paper.clip.top_k, paper.clip.n_filter_frames) == ("description", 3, 8)
+    assert paper.video.fps == 1.0 and paper.video.max_side is None  # full-size frames, as decord gives them
+    for name in set(list_presets()) - {"paper"}:  # the others keep our choices
+        other = get_preset(name)
+        assert (other.lvlm.prompt_template, other.lvlm.answer_spellings, other.clip.filter_text) == \
+            (PROMPT_TEMPLATE, "all", "name")
+
+
+@pytest.mark.parametrize("filter_text", ["description", "name"])
+def test_class_filtering_ranks_the_mean_of_8_frames_against_names_or_descriptions(tiny, video, tmp_path, filter_text):
+    """The published stage 3: the frames at indices linspace(0, N-1, 8) truncated, their mean CLIP
+    feature, dot the classes' description features (or, by default, their names' features)."""
+    from zeal.scorers.clip import ClipScorer, class_text
+    from zeal.video import expected_samples, frames_at, probe
+
+    cfg = tiny_config(tiny, tmp_path / "cache", clip={"filter_text": filter_text, "top_k": 2},
+                      video={"fps": 2.0, "max_side": 128})
+    names = ["CliffDiving", "Diving", "Billiards", "GolfSwing", "LongJump"]
+    queries = lookup(names)
+    result = ZealPipeline.from_config(cfg).run(video, queries=queries)
+    n = expected_samples(probe(video), 2.0)  # 10 s at 2 fps: 21 frames
+    idx = [int(i) for i in np.linspace(0, n - 1, 8)]
+    assert idx == [0, 2, 5, 8, 11, 14, 17, 20]  # truncated, not rounded (rounding gives 3, 6, 9, ...)
+    clip = ClipScorer.from_pretrained(tiny.clip_model, tiny.clip_ckpt, device="cpu")
+    feats = clip.embed_images(list(frames_at(video, np.array(idx) / 2.0, max_side=128).images))
+    texts = [queries[c].description if filter_text == "description" else class_text(c) for c in names]
+    dots = clip.embed_texts(texts) @ feats.mean(axis=0)
+    want = [names[i] for i in np.argsort(-dots, kind="stable")]
+    assert [name for name, _ in result.run.ranking] == want
+    assert list(result.classes) == want[:2]
+    scale = np.linalg.norm(feats.mean(axis=0))  # the ranking scores are cosines: the dot over |mean|
+    np.testing.assert_allclose([s for _, s in result.run.ranking], np.sort(dots)[::-1] / scale, atol=1e-5)

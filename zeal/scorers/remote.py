@@ -50,7 +50,8 @@ from zeal.retry import Backoff, GaveUp, Retryable, is_retryable_status, retry_af
 from zeal.scorers import REMOTE_PREFIX, chat_messages
 from zeal.scorers.answers import (AnswerSpellings, check_mode, p_yes_from_id_logprobs, read_top_logprobs,
                                   resolve_answer_ids)
-from zeal.scorers.server_info import ServerCalls, api_root, describe_model, model_type_of, resolve_spellings
+from zeal.scorers.server_info import (ServerCalls, Unreachable as _Unreachable, api_root, describe_model,
+                                      model_type_of, resolve_spellings)
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,8 @@ class RemoteScorer:
 
     # --- identity ----------------------------------------------------------------------------
     def _identify(self) -> tuple[str, AnswerSpellings]:
-        """Ask every URL what it serves under the name and resolve the spellings, once."""
+        """Ask every URL what it serves under the name and resolve the spellings, once. A URL that does
+        not answer is left out (it is still tried for scores); the ones that answer must agree."""
         with self._identity_lock:
             if self._identity is None:
                 import httpx
@@ -291,18 +293,29 @@ class RemoteScorer:
                 headers = {"Authorization": f"Bearer {self._api_key}"}
                 with httpx.Client(timeout=self.timeout_s, headers=headers) as client:
                     calls = ServerCalls(client, self.max_retries, self.backoff)
-                    described = {url: describe_model(calls, url if self.mode == "chat" else _v1(url), self.model)
-                                 for url in self.urls}
+                    described: dict[str, dict[str, Any]] = {}
+                    failures: list[str] = []
+                    for url in self.urls:
+                        try:
+                            described[url] = describe_model(calls, _v1(url), self.model)
+                        except _Unreachable as err:
+                            failures.append(str(err))
+                    if not described:
+                        raise ModelError(f"no LVLM server of {self.model!r} answered ({'; '.join(failures)}); check"
+                                         " that they are up (a run confirms the served model before reusing any"
+                                         " cached score)")
+                    if failures:
+                        log.warning("LVLM server(s) did not answer when asked what they serve: %s", "; ".join(failures))
                     if len({json.dumps(d, sort_keys=True) for d in described.values()}) > 1:
                         raise ModelError(f"the servers behind {self.model!r} serve different models: {described};"
                                          " give URLs that serve the same model")
-                    info = next(iter(described.values()))
-                    spellings = self._resolve_spellings(calls, info)
+                    url, info = next(iter(described.items()))
+                    spellings = self._resolve_spellings(calls, url, info)
                 if not info:
                     log.warning("the LVLM server(s) %s say nothing about %r beyond its name (no root or"
                                 " max_model_len in /models): cached scores are trusted by the name alone; if"
                                 " another model is served under this name, clear the cache (--cache-dir)",
-                                ", ".join(self.urls), self.model)
+                                ", ".join(described), self.model)
                 parts = [REMOTE_PREFIX + self.model]
                 if info:
                     parts.append(json.dumps(info, sort_keys=True))
@@ -310,7 +323,7 @@ class RemoteScorer:
                 self._identity = ("|".join(parts), spellings)
             return self._identity
 
-    def _resolve_spellings(self, calls: ServerCalls, info: dict[str, Any]) -> AnswerSpellings:
+    def _resolve_spellings(self, calls: ServerCalls, url: str, info: dict[str, Any]) -> AnswerSpellings:
         yes_ids, no_ids = self._given_ids
         if yes_ids and no_ids:
             texts = tuple((f"#{i}", side, i) for side, ids in (("yes", yes_ids), ("no", no_ids)) for i in ids)
@@ -321,7 +334,7 @@ class RemoteScorer:
             folder = self._tokenizer_name
             return resolve_answer_ids(getattr(processor, "tokenizer", processor), self.model, self.answer_spellings,
                                       model_type_of(_as_path(folder)), source="tokenizer")
-        return resolve_spellings(calls, self.urls[0], self.model, self.answer_spellings,
+        return resolve_spellings(calls, _v1(url), self.model, self.answer_spellings,
                                  [self._tokenizer_name, info.get("root"), self.model])
 
     def _load_processor(self) -> Any:

@@ -36,6 +36,10 @@ def api_root(base_url: str) -> str:
     return base_url[:-3] if base_url.endswith("/v1") else base_url
 
 
+class Unreachable(ModelError):
+    """A server that kept failing (timeouts, refused connections, 5xx) when asked about its model."""
+
+
 class ServerCalls:
     """JSON requests to one server with the scorer's retry policy (timeouts, 429 and 5xx retried)."""
 
@@ -64,8 +68,7 @@ class ServerCalls:
         try:
             return with_retries(attempt, self.max_retries, self.backoff)
         except GaveUp as gave_up:
-            raise ModelError(f"cannot ask the LVLM server what it serves ({gave_up.last}); check that it is up"
-                             " (a run needs it to confirm the model before any cached score is reused)") from None
+            raise Unreachable(f"{gave_up.last}") from None
 
 
 def describe_model(calls: ServerCalls, base_url: str, name: str) -> dict[str, Any]:
