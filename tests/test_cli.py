@@ -247,6 +247,19 @@ def test_a_model_path_that_does_not_exist_is_one_line(tiny, tmp_path):
     assert not (tmp_path / "zeal_out").exists() or not any((tmp_path / "zeal_out").rglob("result.json"))
 
 
+def test_a_hub_model_that_is_not_here_is_one_short_line(tiny, tmp_path):
+    """No network (HF_HUB_OFFLINE, as on this machine) and no local copy: the message names the model and
+    the fix, at once, instead of minutes of hub retries."""
+    flags = model_flags(tiny, tmp_path / "cache")
+    flags[flags.index("--lvlm") + 1] = "org/model-not-downloaded"
+    proc = run_zeal("localize", str(SHORT_CLIP), "--classes", "Diving", "--known-classes", "-q", *flags,
+                    cwd=tmp_path)
+    errors = error_lines(proc.stderr)
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+    assert "org/model-not-downloaded" in errors[0] and "hf download" in errors[0] and "--lvlm" in errors[0]
+    assert len(errors[0]) < 400
+
+
 @pytest.mark.parametrize("where", ["before", "after"])
 def test_debug_shows_the_traceback(where, tmp_path):
     args = ["localize", "no_such_video.mp4", "--classes", "Diving"]
