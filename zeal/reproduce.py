@@ -60,10 +60,8 @@ class Reproduction:
 
 def find_ground_truth(videos: Path) -> Path:
     """The THUMOS14 test annotations in or next to the videos folder; ConfigError when none is found."""
-    candidates = [videos, videos.parent]
-    for base in (videos, videos.parent):
-        candidates += [base / hint for hint in GROUND_TRUTH_HINTS]
-    for folder in candidates:
+    candidates = [base / hint for base in (videos, videos.parent) for hint in GROUND_TRUTH_HINTS]
+    for folder in [*candidates, videos, videos.parent]:
         if folder.is_dir() and (any(folder.glob("*_test.txt")) or any(folder.glob("*/*_test.txt"))):
             return folder
     raise ConfigError(f"no THUMOS14 test annotations (<Class>_test.txt) in or next to {videos}; pass"
@@ -102,8 +100,9 @@ def _restricted(gt: GroundTruth, videos: set[str]) -> GroundTruth:
 
 
 def evaluate_setting(gt: GroundTruth, predictions_csv: Path) -> dict[float, EvalReport]:
-    """All classes (key 1.0) and the two split protocols (keys 0.25, 0.5) of one predictions file."""
-    preds = load_predictions(predictions_csv, classes=gt.keys())
+    """All classes (key 1.0) and the two split protocols (keys 0.25, 0.5) of one predictions file.
+    Predictions of a class without ground truth in these videos change no class's AP: left out."""
+    preds = {c: rows for c, rows in load_predictions(predictions_csv).items() if c in gt}
     reports = {1.0: evaluate(gt, preds)}
     for fraction, _ in SPLITS:
         reports[fraction] = split_protocol(gt, preds, fraction=fraction, draws=DRAWS, seed=SEED)
