@@ -349,14 +349,12 @@ CLIP_FILE = "tests_data_test.mp4"  # 10 s real clip
 CLASSES = ["CliffDiving", "Diving"]
 
 
-def _pipeline_config(tmp_path, clip, lvlm_model: str):
-    from zeal.config import ZealConfig, with_overrides
+def _pipeline_config(tmp_path, tiny, lvlm_model: str):
+    """The tests' tiny configuration with this LVLM (a folder or an openai:... spec), a few small frames."""
+    from tiny_models import tiny_config
 
-    cfg = with_overrides(ZealConfig(), clip={"model": clip[0], "pretrained": clip[1], "device": "cpu"},
-                         lvlm={"model": lvlm_model, "device": "cpu"},
-                         video={"fps": 0.5, "max_side": 96, "chunk": 2})
-    cfg.cache_dir = str(tmp_path / "cache")
-    return cfg
+    return tiny_config(tiny, tmp_path / "cache", lvlm={"model": lvlm_model},
+                       video={"fps": 0.5, "max_side": 96, "chunk": 2})
 
 
 def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, lifted, data_dir, tmp_path, tiny):
@@ -364,16 +362,15 @@ def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, l
     from zeal.pipeline import ZealPipeline
 
     folder, model, processor = lifted
-    clip = (tiny.clip_model, tiny.clip_ckpt)
     video = str(data_dir / CLIP_FILE)
-    local = ZealPipeline(_pipeline_config(tmp_path / "local", clip, str(folder)),
+    local = ZealPipeline(_pipeline_config(tmp_path / "local", tiny, str(folder)),
                          lvlm=LVLMScorer(model, processor, str(folder)))
     want = local.run(video, classes=CLASSES, known_classes=True)
     n_requests = len(want.times_s) * 2 * len(CLASSES)
 
     # The remote run fails for good after some frames: a ModelError, with the finished chunks cached.
     spec = f"openai:{SERVED}@{server.url}"
-    cfg = _pipeline_config(tmp_path / "remote", clip, spec)
+    cfg = _pipeline_config(tmp_path / "remote", tiny, spec)
     scorer = RemoteScorer.from_spec(spec, max_in_flight=4, max_retries=1, **FAST)
     server.delay_s = 0.02
 
@@ -509,7 +506,7 @@ def test_another_model_behind_the_same_name_never_gets_cached_scores(server, lif
         head = other.get_output_embeddings().weight
         head[list(ids.yes)] += 0.3 * torch.randn(head.shape[1], generator=torch.Generator().manual_seed(5))
     video = str(data_dir / CLIP_FILE)
-    cfg = _pipeline_config(tmp_path / "remote", (tiny.clip_model, tiny.clip_ckpt), f"openai:{SERVED}@{server.url}")
+    cfg = _pipeline_config(tmp_path / "remote", tiny, f"openai:{SERVED}@{server.url}")
     first = ZealPipeline(cfg).run(video, classes=CLASSES, known_classes=True)
     n_requests = len(server.served())
     assert n_requests == len(first.times_s) * 2 * len(CLASSES)

@@ -1,4 +1,4 @@
-"""The `zeal` command (also `python -m zeal`): localize, queries, batch, eval, export, presets.
+"""The `zeal` command (also `python -m zeal`): localize, queries, batch, eval, export, reproduce, presets.
 
 Every error caused by the user's input (a ZealError, an unreadable file, a bad flag) is printed as one
 line `zeal: error: <message>` on stderr with exit code 2; `--debug` (anywhere on the line) shows the
