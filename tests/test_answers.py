@@ -114,7 +114,8 @@ def test_the_local_scorer_reads_exactly_its_spellings(arch, model_type, tiny):
             scorer = LVLMScorer(model, processor, folder, answer_spellings=mode)
             got = scorer.p_yes(images, texts)
             if mode == "exact":
-                yes_ids, no_ids = [tok.convert_tokens_to_ids(exact_words[0])], [tok.convert_tokens_to_ids(exact_words[1])]
+                yes_ids, no_ids = ([tok.convert_tokens_to_ids(exact_words[0])],
+                                   [tok.convert_tokens_to_ids(exact_words[1])])
             else:  # the six vocabulary entries of each answer in the Qwen2 vocabulary (Ġ = a space)
                 yes_ids = tok.convert_tokens_to_ids(["yes", "Yes", "YES", "Ġyes", "ĠYes", "ĠYES"])
                 no_ids = tok.convert_tokens_to_ids(["no", "No", "NO", "Ġno", "ĠNo", "ĠNO"])

@@ -59,9 +59,11 @@ def test_presence_comes_from_local_folders_and_the_hub_cache(hub, tmp_path, tiny
     assert (lvlm.present, lvlm.where, lvlm.fix) == (True, "Hugging Face cache", "")
     assert (clip.present, clip.where) == (True, "Hugging Face cache")
     # the model id pins the cached snapshot: what loads is what the cache key names
-    assert fingerprint("llava-hf/llava-onevision-qwen2-7b-ov-hf") == f"llava-hf/llava-onevision-qwen2-7b-ov-hf@{REVISION}"
+    llava = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+    assert fingerprint(llava) == f"{llava}@{REVISION}"
 
-    local = with_overrides(paper, lvlm={"model": tiny.lvlm()}, clip={"model": tiny.clip_model, "pretrained": tiny.clip_ckpt})
+    local = with_overrides(paper, lvlm={"model": tiny.lvlm()},
+                           clip={"model": tiny.clip_model, "pretrained": tiny.clip_ckpt})
     assert [(s.present, s.where) for s in model_availability(local)] == [(True, "local folder"), (True, "local file")]
     gone = lvlm_status(str(tmp_path / "no-model-here"))
     assert not gone.present and "no folder" in gone.fix
@@ -110,7 +112,8 @@ def test_the_app_lists_what_is_present_and_how_to_get_the_rest(hub, tiny, tmp_pa
     from zeal_ui.callbacks import models_markdown
 
     text = models_markdown(ZealPipeline.from_config(get_preset("light")))
-    assert "**missing**" in text and "LVLM missing" in text and "hf download llava-hf/llava-onevision-qwen2-0.5b-ov-hf" in text
+    assert "**missing**" in text and "LVLM missing" in text
+    assert "hf download llava-hf/llava-onevision-qwen2-0.5b-ov-hf" in text
     from tiny_models import tiny_config
 
     ready = models_markdown(ZealPipeline.from_config(tiny_config(tiny, tmp_path / "cache")))

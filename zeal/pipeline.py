@@ -100,11 +100,12 @@ class ZealPipeline:
             lvlm = self.lvlm.model_id
         return {"clip": clip, "lvlm": lvlm}
 
-    def run_key(self, video_hash: str, queries: QuerySet, known_classes: bool) -> str:
+    def run_key(self, video_hash: str, queries: QuerySet, known_classes: bool,
+                model_ids: dict[str, str] | None = None) -> str:
         """What a result of `run(video, queries=queries, known_classes=...)` depends on: the video's
         content, the settings that change scores or intervals, the models, the questions."""
-        return cache_key("run", video_hash, result_settings(self.config), self.model_ids(), queries.to_dict(),
-                         bool(known_classes))
+        return cache_key("run", video_hash, result_settings(self.config), model_ids or self.model_ids(),
+                         queries.to_dict(), bool(known_classes))
 
     # --- public API ------------------------------------------------------------------------
     def rank_classes(self, video: str, classes: Sequence[str] | QuerySet) -> list[tuple[str, float]]:
@@ -121,18 +122,19 @@ class ZealPipeline:
         from zeal.scorers.clip import class_text
 
         if self.config.clip.filter_text == "description":
-            assert queries is not None
+            if queries is None:
+                raise ConfigError("class filtering by description needs the classes' queries; pass a QuerySet")
             return [queries[n].description for n in names]
         return [class_text(n) for n in names]
 
-    def _rank(self, video: str, info, vhash: str, names: Sequence[str],
-              queries: QuerySet | None) -> list[tuple[str, float]]:
+    def _rank(self, video: str, info, vhash: str, names: Sequence[str], queries: QuerySet | None,
+              clip_id: str | None = None) -> list[tuple[str, float]]:
         from zeal.scorers.clip import mean_similarity
 
         c, v = self.config.clip, self.config.video
         texts = self._filter_texts(names, queries)
-        key = cache_key("ranking", vhash, self.model_ids()["clip"], c.n_filter_frames, v.fps, v.max_side, v.backend,
-                        list(names), texts)
+        key = cache_key("ranking", vhash, clip_id or self.model_ids()["clip"], c.n_filter_frames, v.fps,
+                        v.max_side, v.backend, list(names), texts)
         entry = self.cache.get(key)
         if entry is None:
             n = max(1, video_io.expected_samples(info, v.fps))
@@ -165,15 +167,16 @@ class ZealPipeline:
         report("reading video", 0, 1)
         info = video_io.probe(video)
         vhash = video_hash or video_io.video_hash(video)
-        run_key = self.run_key(vhash, queries, known_classes)
+        ids = self.model_ids()  # once: every key of this run names the same models
+        run_key = self.run_key(vhash, queries, known_classes, ids)
         ranking = None
         if not known_classes and len(queries) > self.config.clip.top_k:
             report("choosing classes", 0, 1)
-            ranking = self._rank(video, info, vhash, queries.names, queries)
+            ranking = self._rank(video, info, vhash, queries.names, queries, ids["clip"])
             queries = queries.subset([name for name, _ in ranking[: self.config.clip.top_k]])
         texts = {q.name: (self._prompt(q, q.start), self._prompt(q, q.end)) for q in queries}
         lvlm_before = dict(self._lvlm.stats) if self._lvlm is not None else {}
-        times, p_yes, actionness, stats = self._score(video, info, vhash, queries, texts, report, cancel)
+        times, p_yes, actionness, stats = self._score(video, info, vhash, queries, texts, ids, report, cancel)
         classes_out = {}
         p = self.config.proposals
         for q in queries:
@@ -183,7 +186,7 @@ class ZealPipeline:
             classes_out[q.name] = ClassResult(q.name, q.to_dict(), curves, _intervals(curves, times, q.name, p))
         if self._lvlm is not None:  # the scorer's counters during this run (a server's requests, ...)
             stats["lvlm"] = {k: v - lvlm_before.get(k, 0) for k, v in self._lvlm.stats.items()}
-        run = RunInfo(video_hash=vhash, models=self.model_ids(), known_classes=bool(known_classes), run_key=run_key,
+        run = RunInfo(video_hash=vhash, models=ids, known_classes=bool(known_classes), run_key=run_key,
                       ranking=ranking, stats=stats)
         report("done", 1, 1)
         return Result(info, times, classes_out, self.config.to_dict(), run)
@@ -210,7 +213,7 @@ class ZealPipeline:
     def _prompt(self, query: ActionQuery, question: str) -> str:
         return prompt_text(query.name, question, self.config.lvlm.prompt_template)
 
-    def _score(self, video, info, vhash, queries, texts, report, cancel):
+    def _score(self, video, info, vhash, queries, texts, ids, report, cancel):
         """Per-frame times, P(yes) for every prompt text, and actionness per class: from the cache
         where present, computed (streaming the video once) where not."""
         from zeal.scorers.clip import frame_similarity
@@ -218,7 +221,6 @@ class ZealPipeline:
         v = self.config.video
         base = (vhash, v.fps, v.max_side, v.backend)
         all_texts = sorted({t for pair in texts.values() for t in pair})
-        ids = self.model_ids()
         text_series = {t: self._open(cache_key("p_yes", ids["lvlm"], t, *base)) for t in all_texts}
         act_series = {q.name: self._open(cache_key("actionness", ids["clip"], q.description, *base))
                       for q in queries}

@@ -161,7 +161,8 @@ def reproduce_thumos14(config, queries, videos: Path, out: Path, known_classes: 
              for vid, path in found.items()]
     batch = Batch(ZealPipeline(config), items, setting_out, ["json"],
                   {"benchmark": "thumos14", "ground_truth": str(gt_path), "queries": queries.names,
-                   "known_classes": known_classes, "videos_found": len(found), "videos_with_ground_truth": len(per_video)},
+                   "known_classes": known_classes, "videos_found": len(found),
+                   "videos_with_ground_truth": len(per_video)},
                   workers=workers, quiet=quiet, debug=debug)
     counts = batch.run()
     reports: dict[bool, dict[float, EvalReport]] = {}

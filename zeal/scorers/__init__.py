@@ -112,5 +112,5 @@ def clip_model_id(config: "ClipConfig") -> str:
     return compose(config.model, config.pretrained)
 
 
-__all__ = ["REMOTE_PREFIX", "ClipScorerLike", "PYesScorer", "build_clip", "build_lvlm", "chat_messages", "clip_model_id",
-           "is_remote", "local_lvlm_model_id"]
+__all__ = ["REMOTE_PREFIX", "ClipScorerLike", "PYesScorer", "build_clip", "build_lvlm", "chat_messages",
+           "clip_model_id", "is_remote", "local_lvlm_model_id"]

@@ -10,7 +10,8 @@ the same place (the class name of a start and an end question) is computed once,
 to the whole prefix and to its own ancestors only (a 4-D mask), at the position it has in the full
 prompt. P(yes) is read from the raw logits at each suffix's last token: softmax over (logsumexp of the
 "yes" spellings, logsumexp of the "no" spellings; every single-token spelling, or the published code's one,
-see zeal.scorers.answers); only those rows of the output head are computed. `p_yes_reference` is the plain one-prompt-at-a-time forward, the oracle of the tests.
+see zeal.scorers.answers); only those rows of the output head are computed. `p_yes_reference` is the
+plain one-prompt-at-a-time forward, the oracle of the tests.
 
 Why this is exact: under causal attention a token's output depends only on the tokens before it and on
 their positions, and the mask + position ids give every suffix token exactly that context (for Qwen2-VL's

@@ -124,9 +124,11 @@ def local_copy(candidates: Sequence[str | None]) -> Path | None:
 
 def model_type_of(folder: Path | None) -> str | None:
     """The transformers model_type in a local copy's config.json (None when unknown)."""
+    if folder is None:
+        return None
     try:
-        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")  # type: ignore[operator]
-    except (OSError, TypeError, ValueError, AttributeError):
+        return json.loads((folder / "config.json").read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError):
         return None
 
 
@@ -149,7 +151,8 @@ def resolve_spellings(calls: ServerCalls, base_url: str, name: str, mode: str,
         try:
             tokenizer = (load_tokenizer or _load_tokenizer)(folder)
         except Exception as err:  # noqa: BLE001 - a broken local copy: fall back, say so
-            log.warning("cannot load the local tokenizer %s (%s); counting answers by their plain spelling", folder, err)
+            log.warning("cannot load the local tokenizer %s (%s); counting answers by their plain spelling",
+                        folder, err)
         else:
             return resolve_answer_ids(tokenizer, name, mode, model_type, source="tokenizer")
     return plain_spellings(mode, model_type)
