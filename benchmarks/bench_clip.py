@@ -1,6 +1,6 @@
 """CLIP frame embedding throughput (frames/s) by batch size, through `ClipScorer.embed_images`.
 
-    python benchmarks/bench_clip.py [--batch-sizes 1 8 32 64] [--frames 64] [--repeats 3] [--device cpu cuda]
+    python -m benchmarks.bench_clip [--batch-sizes 1 8 32 64] [--frames 64] [--repeats 3] [--device cpu cuda]
 
 The model is open_clip's own ViT-B-16 architecture (86M-parameter image tower, 224x224 input,
 patch 16 -> 196 tokens) created with random weights (`pretrained=None`): the arithmetic of the
@@ -17,12 +17,9 @@ On CPU the default torch thread count is used; on CUDA the scorer runs in bf16 a
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+from benchmarks import common  # noqa: E402
 
 MODEL = "ViT-B-16"
 FRAME_SHAPE = (360, 640, 3)  # a 640x360 frame, HxWx3
@@ -33,7 +30,7 @@ def build_scorer(device: str, model: str = MODEL):
     import open_clip
     import torch
 
-    from zeal.clip_scorer import ClipScorer
+    from zeal.scorers.clip import ClipScorer
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -1,9 +1,9 @@
 """Peak resident memory of a whole pipeline run over videos of increasing length: it must stay flat.
 
-    python benchmarks/bench_memory.py [--minutes 10 60 240] [--arch qwen2_vl]
+    python -m benchmarks.bench_memory [--minutes 10 60 240] [--arch qwen2_vl]
 
 Each run is a fresh child process (so its peak is its own) that loads the tiny models
-(tests/tiny_models.py, tests/tiny_clip.py), then runs `ZealPipeline.run` on the video with 3 known
+(tests/tiny_models.py), then runs `ZealPipeline.run` on the video with 3 known
 classes at 1 fps with an empty score cache. The parent records the child's peak RSS (polled from
 /proc and checked against the kernel's maximum); the child also reports its RSS after loading the
 models, before the video is touched, so the table separates the fixed cost (interpreter, torch,
@@ -27,11 +27,9 @@ import json
 import shutil
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+from benchmarks import common  # noqa: E402
 
 CLIP_SIZE = (320, 180)
 CLIP_RATE = 5
@@ -45,7 +43,7 @@ def _child(minutes: float, arch: str, threads: int) -> None:
     import numpy as np
     import torch
 
-    from bench_pipeline import CLASSES, make_config
+    from benchmarks.bench_pipeline import CLASSES, make_config
     from zeal.pipeline import ZealPipeline
 
     torch.set_num_threads(threads)
@@ -82,14 +80,13 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.quick:
         args.minutes = [1, 5]
     # build the models and clips here, so that no child pays (or measures) their generation
-    common.tiny_clip()
-    common.tiny_lvlm(args.arch)
+    common.tiny().lvlm(args.arch)
     for minutes in args.minutes:
         common.make_clip(minutes * 60, *CLIP_SIZE, rate=CLIP_RATE)
 
     rows = []
     for minutes in sorted(args.minutes):
-        cmd = [sys.executable, __file__, "--child", str(minutes), "--arch", args.arch,
+        cmd = [sys.executable, "-m", __spec__.name, "--child", str(minutes), "--arch", args.arch,
                "--threads", str(args.threads)]
         wall, peak_mb, out = common.run_child(cmd, timeout_s=CHILD_TIMEOUT_S)
         child = json.loads(out.strip().splitlines()[-1])

@@ -1,10 +1,10 @@
 """The whole pipeline on a generated video with tiny models: time per stage, so the slowest is visible.
 
-    python benchmarks/bench_pipeline.py [--minutes 10] [--arch qwen2_vl] [--fps 1] [--threads 1]
+    python -m benchmarks.bench_pipeline [--minutes 10] [--arch qwen2_vl] [--fps 1] [--threads 1]
 
 The video is a 640x360, 30 fps H.264 clip of ffmpeg's `testsrc2` pattern (generated once into
 benchmarks/out/). The models are the tests' tiny real-architecture ones with random weights
-(tests/tiny_models.py: Qwen2-VL or LLaVA-OneVision with the real Qwen2 tokenizer; tests/tiny_clip.py),
+(tests/tiny_models.py: Qwen2-VL or LLaVA-OneVision with the real Qwen2 tokenizer, and a tiny CLIP),
 so the LVLM and CLIP rows measure the engine's overhead around a model (processor, batching,
 prompt building), not a real model's arithmetic: see bench_scoring.py and bench_clip.py for those.
 3 classes known to occur (no CLIP filtering), 6 questions per frame, sampling at --fps.
@@ -25,16 +25,14 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 import time
 from collections import defaultdict
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
+from benchmarks import common  # noqa: E402
 
 CLASSES = ["CliffDiving", "Diving", "LongJump"]
 CLIP_SIZE = (640, 360)
@@ -121,12 +119,9 @@ def timed_module_functions(clock: Clock) -> Iterator[None]:
 
 def make_config(arch: str, cache_dir: Path, fps: float, chunk: int = 16):
     """ZealConfig with the tiny CLIP and the tiny LVLM of `arch` on CPU (built on first use)."""
-    from zeal.config import ZealConfig, with_overrides
+    from tests.tiny_models import tiny_config
 
-    clip_name, clip_ckpt = common.tiny_clip()
-    return with_overrides(ZealConfig(), clip={"model": clip_name, "pretrained": clip_ckpt, "device": "cpu"},
-                          lvlm={"model": common.tiny_lvlm(arch), "device": "cpu"},
-                          video={"fps": fps, "chunk": chunk}, cache_dir=str(cache_dir))
+    return tiny_config(common.tiny(), cache_dir, arch, video={"fps": fps, "chunk": chunk})
 
 
 def timed_run(config, video: Path, classes: list[str]) -> tuple[Clock, float, Any]:
@@ -187,7 +182,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
     rows.append({"stage": "total (cached rerun)", "seconds": total_again, "share": total_again / total,
                  "ms_per_frame": 1000 * total_again / frames, "model_calls": again.model_calls(),
                  "speedup_vs_first": total / total_again, "slowest": False,
-                 "questions_cached": result_again.settings["stats"]["questions_cached"]})
+                 "questions_cached": result_again.run.stats["questions_cached"]})
     for r in rows:
         r.update(video_minutes=args.minutes, frames=frames, arch=args.arch, classes=len(CLASSES))
     shutil.rmtree(cache_dir, ignore_errors=True)

@@ -1,7 +1,7 @@
 """Proposal speed: `zeal.proposals.propose` against the plain-loop statement of the same rules
 (tests/proposal_oracle.py), on curves as long as a 4-hour video sampled at 1 fps.
 
-Run: .venv/bin/python benchmarks/bench_proposals.py [--frames 14400 3600] [--repeats 5]
+Run: python -m benchmarks.bench_proposals [--frames 14400 3600] [--repeats 5]
 Prints one row per (length, curve kind): medians of the repeats, the speed-up and whether both
 outputs are bit-identical. `main(argv)` returns the rows for benchmarks/run_all.py.
 """
@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
-from proposal_oracle import oracle_propose  # noqa: E402
+from tests.proposal_oracle import oracle_propose  # noqa: E402
 from zeal.proposals import ProposalParams, propose  # noqa: E402
 
 FOUR_HOURS_AT_1FPS = 14_400

@@ -9,7 +9,7 @@ picks the review set. Reported per setting: intervals per class and video (mean,
 recall of the ground truth at tIoU 0.5 (an instance counts when some interval overlaps it by at
 least 0.5), and mAP at 0.5 (ActivityNet rules, `zeal.evaluate`).
 
-    python benchmarks/bench_review_set.py [--thumos ../shared/data/thumos14] [--noise 0.25]
+    python -m benchmarks.bench_review_set [--thumos ../shared/data/thumos14] [--noise 0.25]
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import ROOT, machine_line, markdown_table
+from benchmarks.common import ROOT, machine_line, markdown_table
 
 from zeal.config import ProposalParams
 from zeal.evaluate import evaluate, load_ground_truth, segment_tiou

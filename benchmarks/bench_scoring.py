@@ -14,7 +14,7 @@ The model is random-weight but of realistic proportions: LLaVA (LlavaForConditio
 SigLIP tower at 384x384 px, patch 14 -> 729 image tokens, a Qwen2 language model and the real Qwen2
 tokenizer; questions of about 30 tokens. It is built once into benchmarks/out/models/.
 
-Run: .venv/bin/python benchmarks/bench_scoring.py [--ks 1 3 10] [--repeats 5] [--device cpu cuda]
+Run: python -m benchmarks.bench_scoring [--ks 1 3 10] [--repeats 5] [--device cpu cuda]
 `main(argv)` returns the rows (one dict per device and k) for benchmarks/run_all.py.
 """
 
@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Callable
@@ -30,13 +29,11 @@ from typing import Callable
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 import torch  # noqa: E402
 
-import tiny_models  # noqa: E402
-from zeal.lvlm_scorer import LVLMScorer  # noqa: E402
+from tests import tiny_models  # noqa: E402
+from zeal.scorers.local import LVLMScorer  # noqa: E402
 from zeal.queries import prompt_text  # noqa: E402
 
 MODEL_DIR = ROOT / "benchmarks" / "out" / "models" / "llava_384_bench"

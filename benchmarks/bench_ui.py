@@ -9,7 +9,7 @@ it (the run ends the same way either way). Latency is measured in the page, from
 event's timestamp to just after the next painted frame (workspace.js: probe). Seek, zoom, pan and
 select must not send a single request to the server: the script counts them.
 
-    python benchmarks/bench_ui.py [--repeats 3] [--interactions 210]
+    python -m benchmarks.bench_ui [--repeats 3] [--interactions 210]
 
 Its last line: `ui first_paint_ms=<x> p95_ms=<x> slider_ms=<x> payload_mb=<x> intervals=<n> frames=<n>`.
 """
@@ -24,13 +24,11 @@ import sys
 import time
 from pathlib import Path
 
-from common import OUT_DIR, ROOT, machine_line, markdown_table
-
-sys.path.insert(0, str(ROOT / "tests"))
-
-from app_server import start_app, tiny_models  # noqa: E402
-from browser_support import (drag, interval_point, launch_browser, open_clip, open_tab, run_and_wait,  # noqa: E402
-                             skip_reason, wait_saved, ws)
+from benchmarks import common
+from benchmarks.common import OUT_DIR, machine_line, markdown_table
+from tests.app_server import start_app
+from tests.browser_support import (drag, interval_point, launch_browser, open_clip, open_tab, run_and_wait,
+                                   skip_reason, wait_saved, ws)
 
 HOURS = 4
 RATE = 2  # frames per second of the generated clip (the app samples it at 1 fps)
@@ -142,7 +140,7 @@ def main() -> int:
     clip = make_long_clip(int(args.hours * 3600))
     tmp = OUT_DIR / "ui_app"
     tmp.mkdir(parents=True, exist_ok=True)
-    app = start_app(tmp, tiny_models(OUT_DIR / "ui_models"), fps=1.0,
+    app = start_app(tmp, common.tiny().app_flags(), fps=1.0,
                     extra=["--max-duration-min", str(args.hours * 60 + 1)])
     from playwright.sync_api import sync_playwright
 

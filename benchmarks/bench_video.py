@@ -1,6 +1,6 @@
 """Video sampling at 1 fps: time and peak resident memory per backend, against the ffmpeg CLI.
 
-    python benchmarks/bench_video.py [--minutes 10] [--repeats 3] [--fps 1] [--max-side 768]
+    python -m benchmarks.bench_video [--minutes 10] [--repeats 3] [--fps 1] [--max-side 768]
 
 Generates (once, cached in benchmarks/out/) a 720p30 H.264 clip of the synthetic `testsrc2` pattern
 with the `ffmpeg` command (x264 preset veryfast: B-frames, CABAC, 250-frame GOP, i.e. a realistic
@@ -28,7 +28,7 @@ import sys
 import time
 from pathlib import Path
 
-import common
+from benchmarks import common
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_RATIO = 1.25  # issue targets: at most 1.25x ffmpeg's time ...
@@ -45,7 +45,6 @@ def make_clip(seconds: float, height: int = 720, rate: int = 30) -> Path:
 
 
 def _child(method: str, clip: str, fps: float, max_side: int | None, workers: int) -> None:
-    sys.path.insert(0, str(ROOT))
     from zeal import video
 
     info = video.probe(clip)
@@ -97,7 +96,7 @@ def _run_once(method: str, cmd: list[str]) -> tuple[float, float, int | None]:
 def _command(method: str, clip: Path, args: argparse.Namespace) -> list[str]:
     if method == "ffmpeg":
         return ["ffmpeg", "-v", "error", "-nostdin", "-i", str(clip), "-vf", f"fps={args.fps}", "-f", "null", "-"]
-    return [sys.executable, __file__, "--child", method, str(clip), "--fps", str(args.fps),
+    return [sys.executable, "-m", __spec__.name, "--child", method, str(clip), "--fps", str(args.fps),
             "--max-side", str(args.max_side), "--workers", str(args.workers)]
 
 

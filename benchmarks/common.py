@@ -20,9 +20,6 @@ from typing import Any, Callable
 ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "benchmarks" / "out"
 MODELS_DIR = OUT_DIR / "models"
-for _p in (str(ROOT), str(ROOT / "tests")):
-    if _p not in sys.path:
-        sys.path.insert(0, _p)
 
 RSS_POLL_S = 0.05   # /proc polling period for a child's resident memory
 X264_PRESET = "veryfast"  # realistic long-GOP H.264 (B-frames, CABAC, 250-frame GOP), quick to encode
@@ -85,23 +82,12 @@ def make_clip(seconds: float, width: int = 640, height: int = 360, rate: int = 3
 # Tiny models (random weights, real architectures), built once into benchmarks/out/models/
 
 
-def tiny_clip() -> tuple[str, str]:
-    """(open_clip model name, checkpoint path) of the tests' tiny CLIP; registers its config."""
-    from tiny_clip import build_tiny_clip, register_tiny_clip
+def tiny():
+    """The tests' tiny models (tests/tiny_models.py: CLIP at once, each LVLM on first use), built once
+    into benchmarks/out/models and reused by later runs."""
+    from tests.tiny_models import TinyModels
 
-    folder = MODELS_DIR / "tiny_clip"
-    checkpoint = folder / "tiny_clip.pt"
-    if checkpoint.exists():
-        return register_tiny_clip(folder), str(checkpoint)
-    name, path = build_tiny_clip(folder)
-    return name, str(path)
-
-
-def tiny_lvlm(arch: str = "qwen2_vl") -> str:
-    """Folder of the tests' tiny LVLM of this architecture (see tests/tiny_models.py)."""
-    from tiny_models import ensure_tiny_models
-
-    return str(ensure_tiny_models(MODELS_DIR, [arch])[arch])
+    return TinyModels(MODELS_DIR)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -131,7 +117,7 @@ def run_child(cmd: list[str], timeout_s: float | None = None) -> tuple[float, fl
     the largest single process (wait4 ru_maxrss), so a short spike between two polls still counts.
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=ROOT)  # `-m benchmarks...` needs the root
     peak_kb = 0
     done = threading.Event()
 

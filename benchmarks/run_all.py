@@ -1,6 +1,6 @@
 """Run every benchmark in sequence and summarise them: figure, baseline, ratio, target, met or not.
 
-    python benchmarks/run_all.py [--quick] [--only clip pipeline] [--set video="--minutes 10 --repeats 2"]
+    python -m benchmarks.run_all [--quick] [--only clip pipeline] [--set video="--minutes 10 --repeats 2"]
 
 Each benchmark runs in its own child process (`main(argv)` of benchmarks/bench_NAME.py), so one
 benchmark's threads, memory and registered models cannot colour the next one's figures, and a
@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import common  # noqa: E402
-from common import fmt  # noqa: E402
+from benchmarks import common  # noqa: E402
+from benchmarks.common import fmt  # noqa: E402
 
 ORDER = ["proposals", "video", "scoring", "clip", "pipeline", "memory"]
 FULL_ARGS: dict[str, list[str]] = {
@@ -48,7 +47,7 @@ SCORING_K, SCORING_VS_FORWARD, SCORING_VS_FLOOR = 3, 5.0, 1.3
 
 
 def _child(name: str, rows_path: str, argv: list[str]) -> None:
-    module = importlib.import_module(f"bench_{name}")
+    module = importlib.import_module(f"benchmarks.bench_{name}")
     rows = module.main(argv)
     Path(rows_path).write_text(json.dumps(rows, default=str))
 
@@ -57,10 +56,10 @@ def run_one(name: str, argv: list[str], tmp: Path) -> tuple[list[dict] | None, s
     """Run one benchmark in a child; returns (rows or None on failure, error text, seconds)."""
     rows_path = tmp / f"{name}.json"
     rows_path.unlink(missing_ok=True)
-    cmd = [sys.executable, __file__, "--child", name, str(rows_path), "--", *argv]
+    cmd = [sys.executable, "-m", __spec__.name, "--child", name, str(rows_path), "--", *argv]
     print(f"\n=== bench_{name} {' '.join(argv)}  (load {common.load_average()})", flush=True)
     t0 = time.perf_counter()
-    proc = subprocess.run(cmd)
+    proc = subprocess.run(cmd, cwd=common.ROOT)  # `-m benchmarks.run_all` needs the repository root
     seconds = time.perf_counter() - t0
     if proc.returncode != 0 or not rows_path.exists():
         return None, f"exit code {proc.returncode}", seconds

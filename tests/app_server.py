@@ -4,7 +4,6 @@ same flag a user with a custom open_clip model uses."""
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -47,25 +46,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def tiny_models(root: Path) -> dict[str, str]:
-    """Build (once per root) the tiny CLIP and tiny Qwen2-VL; returns the app flags' values."""
-    from tiny_clip import TINY_CLIP_CONFIG, TINY_CLIP_NAME, build_tiny_clip
-    from tiny_models import ensure_tiny_models
-
-    clip_dir = root / "clip"
-    ckpt = clip_dir / "tiny_clip.pt"
-    if not ckpt.exists():
-        build_tiny_clip(clip_dir)
-    config_file = clip_dir / f"{TINY_CLIP_NAME}.json"
-    config_file.write_text(json.dumps(TINY_CLIP_CONFIG))
-    lvlm = ensure_tiny_models(root / "lvlm", archs=["qwen2_vl"])["qwen2_vl"]
-    return {"lvlm": str(lvlm), "clip_model": TINY_CLIP_NAME, "clip_pretrained": str(ckpt),
-            "clip_config": str(config_file)}
-
-
 def start_app(tmp: Path, models: dict[str, str], extra: list[str] | None = None,
               env: dict[str, str] | None = None, fps: float = TEST_FPS) -> AppProcess:
-    """Launch app.py on a free port and wait until it answers; the app's output goes to a log file."""
+    """Launch app.py on a free port and wait until it answers; the app's output goes to a log file.
+    models: the app's model flags (`TinyModels.app_flags()` of the `tiny` fixture)."""
     port = free_port()
     work_dir = tmp / "work"
     log_path = tmp / "app.log"
@@ -101,10 +85,10 @@ def in_process_app(pipeline, root: Path, limits=None):
     and downloads go to root/downloads. Returns the Callbacks; `.state` holds project and queue."""
     from zeal.project import Project
     from zeal_ui.app_state import AppLimits, AppState
-    from zeal_ui.callbacks import MODEL_HINT, Callbacks
+    from zeal_ui.callbacks import Callbacks
     from zeal_ui.scoring import ScoringQueue
 
     project = Project.open(root / "project")
     state = AppState(project=project, pipeline=pipeline, limits=limits or AppLimits(), downloads=root / "downloads")
-    state.queue = ScoringQueue(project, pipeline, model_hint=MODEL_HINT)
+    state.queue = ScoringQueue(project, pipeline)
     return Callbacks(state)

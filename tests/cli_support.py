@@ -1,5 +1,5 @@
-"""Shared helpers of the CLI and batch tests: tiny real-architecture models built once per test
-session, the model flags that point the `zeal` command at them, and a subprocess runner."""
+"""Shared helpers of the CLI and batch tests: the model flags that point the `zeal` command at the
+session's tiny models (the `tiny` fixture), and a subprocess runner."""
 
 from __future__ import annotations
 
@@ -9,8 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tiny_clip import TINY_CLIP_NAME, build_tiny_clip
-from tiny_models import ensure_tiny_models, single_thread
+from tiny_models import TinyModels, single_thread
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "data"
@@ -26,27 +25,14 @@ FAST_TIMEOUT_S = 60
 RUN_TIMEOUT_S = 240
 
 
-def tiny_models(base: Path) -> dict[str, str]:
-    """Build (once per session folder) the tiny CLIP and tiny Qwen2-VL; return their paths."""
-    root = base / "cli_tiny_models"
-    clip_dir = root / "clip"
-    marker = clip_dir / ".complete"
-    if not marker.exists():
-        build_tiny_clip(clip_dir)
-        marker.write_text("ok")
-    lvlm = ensure_tiny_models(root, ["qwen2_vl"])["qwen2_vl"]
-    return {"clip_config": str(clip_dir / f"{TINY_CLIP_NAME}.json"),
-            "clip_ckpt": str(clip_dir / "tiny_clip.pt"), "lvlm": str(lvlm)}
-
-
 # In-process model code runs on one thread, as the subprocesses do.
 one_torch_thread = single_thread
 
 
-def model_flags(models: dict[str, str], cache_dir: Path, fps: str = FPS) -> list[str]:
+def model_flags(models: TinyModels, cache_dir: Path, fps: str = FPS) -> list[str]:
     """The flags a user with local weights passes: custom CLIP config + checkpoint, LVLM folder."""
-    return ["--clip-config", models["clip_config"], "--clip-pretrained", models["clip_ckpt"],
-            "--lvlm", models["lvlm"], "--device", "cpu", "--fps", fps, "--cache-dir", str(cache_dir)]
+    return ["--clip-config", models.clip_config, "--clip-pretrained", models.clip_ckpt,
+            "--lvlm", models.lvlm(), "--device", "cpu", "--fps", fps, "--cache-dir", str(cache_dir)]
 
 
 def clean_env() -> dict[str, str]:

@@ -18,3 +18,12 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """The tiny CLIP and tiny LVLMs every test shares (tests/tiny_models.py), built once per session."""
+    from tiny_models import TinyModels, single_thread
+
+    with single_thread():
+        return TinyModels(tmp_path_factory.getbasetemp() / "tiny_models")

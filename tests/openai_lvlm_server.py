@@ -1,6 +1,10 @@
 """A small OpenAI-compatible LVLM server for tests (a fixture, not a product feature).
 
-It serves a transformers image-text-to-text model folder on 127.0.0.1 with two endpoints:
+It serves a transformers image-text-to-text model folder on 127.0.0.1 with the endpoints vLLM/SGLang
+offer that the engine uses:
+- `GET /v1/models`: the served name with `root` (the checkpoint) and `max_model_len`, as vLLM lists it
+  (`describe=False`: the name only, as a plain OpenAI-style server; `list_models=False`: 404);
+- `POST /tokenize` and `POST /detokenize` in vLLM's schema (`tokenize=False`: 404);
 - `POST /v1/chat/completions` in the OpenAI schema: the user content is [image data URL, text]; the
   prompt is the processor's chat template (image first, generation prompt added); ONE full forward;
   log_softmax of the last position's raw logits; `top_logprobs` entries {token, logprob, bytes} with
@@ -31,6 +35,7 @@ from typing import Any
 
 # vLLM's default --max-logprobs: asking for more is a 400 there too.
 MAX_LOGPROBS = 20
+MAX_MODEL_LEN = 4096  # what /v1/models and /tokenize report
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Record:
     text: str | None
     outcome: str = "pending"  # "ok", "drop", "status:<code>", "error:<why>"
     top_ids: list[int] | None = None  # token ids returned in top_logprobs (chat completions)
+    top: list[tuple[str, float]] | None = None  # the (token, logprob) pairs returned, in order
 
 
 class LVLMTestServer:
@@ -53,10 +59,16 @@ class LVLMTestServer:
     """
 
     def __init__(self, model_dir: str | Path | None = None, served_name: str = "tiny-lvlm", port: int = 0,
-                 share: "LVLMTestServer | None" = None, model: Any = None, processor: Any = None):
+                 share: "LVLMTestServer | None" = None, model: Any = None, processor: Any = None,
+                 root: str | None = None, describe: bool = True, list_models: bool = True, tokenize: bool = True):
         """Load model_dir; or serve an already loaded model + processor; or reuse the model of `share`
-        (a second replica, cheaply)."""
+        (a second replica, cheaply). root: what /v1/models reports as the checkpoint (default model_dir
+        or share's root)."""
         self.served_name = served_name
+        self.root_path = root or (str(model_dir) if model_dir else (share.root_path if share else "unknown"))
+        self.describe, self.list_models, self.tokenize_enabled = describe, list_models, tokenize
+        self.listings = 0  # GET /v1/models answered
+        self.tokenize_calls = 0
         if share is not None:
             self.processor, self.model = share.processor, share.model
         elif model is not None and processor is not None:
@@ -165,6 +177,11 @@ class LVLMTestServer:
         with self._lock:
             return [r for r in self.records if r.outcome == "ok"]
 
+    def serve(self, model: Any, processor: Any, root: str) -> None:
+        """Serve another model under the same name (what a restart with other weights looks like)."""
+        with self._model_lock:
+            self.model, self.processor, self.tokenizer, self.root_path = model.eval(), processor, processor.tokenizer, root
+
     # --- model ---------------------------------------------------------------------------------------
     def _forward(self, prompt: str, image: Any):
         """([V] float64 log-probabilities of the first generated token from raw logits, one full
@@ -201,6 +218,7 @@ class LVLMTestServer:
         entry["top_logprobs"] = [self._token_entry(int(i), float(v)) for v, i in zip(values[:k], ids[:k])]
         if record is not None:
             record.top_ids = [int(i) for i in ids[:k]]
+            record.top = [(e["token"], e["logprob"]) for e in entry["top_logprobs"]]
         return 200, {
             "id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion", "created": int(time.time()),
             "model": self.served_name,
@@ -209,6 +227,29 @@ class LVLMTestServer:
                          "logprobs": {"content": [entry] if body.get("logprobs") else None}}],
             "usage": {"prompt_tokens": n_prompt, "completion_tokens": 1, "total_tokens": n_prompt + 1},
         }
+
+    def models(self) -> tuple[int, dict[str, Any]]:
+        if not self.list_models:
+            return 404, _error("no route /v1/models", "NotFoundError")
+        with self._lock:
+            self.listings += 1
+        card = {"id": self.served_name, "object": "model", "created": 0, "owned_by": "zeal-test"}
+        if self.describe:
+            card.update(root=self.root_path, parent=None, max_model_len=MAX_MODEL_LEN)
+        return 200, {"object": "list", "data": [card]}
+
+    def tokenize(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if not self.tokenize_enabled:
+            return 404, _error("no route /tokenize", "NotFoundError")
+        with self._lock:
+            self.tokenize_calls += 1
+        ids = self.tokenizer.encode(body["prompt"], add_special_tokens=bool(body.get("add_special_tokens", True)))
+        return 200, {"count": len(ids), "max_model_len": MAX_MODEL_LEN, "tokens": ids, "token_strs": None}
+
+    def detokenize(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if not self.tokenize_enabled:
+            return 404, _error("no route /detokenize", "NotFoundError")
+        return 200, {"prompt": self.tokenizer.decode([int(t) for t in body["tokens"]])}
 
     def generate(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         logprobs, n_prompt = self._forward(body["text"], _decode_data_url(body["image_data"]))
@@ -280,7 +321,19 @@ def _make_handler(server: LVLMTestServer):
         def log_message(self, *args: Any) -> None:  # keep test output clean
             pass
 
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.rstrip("/") == "/v1/models":
+                status, payload = server.models()
+            else:
+                status, payload = 404, _error(f"no route {self.path}", "NotFoundError")
+            self._send(status, payload)
+
         def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            if self.path.rstrip("/") in ("/tokenize", "/detokenize"):
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                handler = server.tokenize if self.path.rstrip("/") == "/tokenize" else server.detokenize
+                self._send(*handler(body))
+                return
             arrival = time.monotonic()
             with server._lock:
                 server.active += 1

@@ -24,7 +24,6 @@ names cannot steer exports out of --out, and the app's exposure defaults.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import shutil
@@ -35,12 +34,12 @@ from types import SimpleNamespace
 import gradio as gr
 import pytest
 
-from cli_support import (CORRUPTED_CLIP, ROOT, SHORT_CLIP, model_flags, one_torch_thread, read_json,
-                         tiny_models)
+from cli_support import CORRUPTED_CLIP, SHORT_CLIP, model_flags, one_torch_thread, read_json
 from llm_server import ScriptedServer
 from media_factory import write_audio_only, write_clip
 from zeal.cli import main
-from zeal.config import ZealConfig, build_config, with_overrides
+from tiny_models import tiny_config
+from zeal.config import ZealConfig, build_config
 from zeal.errors import ZealError
 from zeal.evaluate import load_ground_truth, load_predictions
 from zeal.export import FORMATS, read_intervals
@@ -115,8 +114,8 @@ ROWS = [
     ("predictions with a bad row", "cli", "row 2: score 'high' is not a number"),
     ("unknown preset", "api", "unknown preset 'huge'; choose one of: balanced, light, paper"),
     ("unknown preset", "cli", "unknown preset 'huge'; choose one of: balanced, light, paper"),
-    ("model path that does not exist", "api", "cannot load the vision-language model"),
-    ("model path that does not exist", "cli", "cannot load the vision-language model"),
+    ("model path that does not exist", "api", "no folder"),
+    ("model path that does not exist", "cli", "no folder"),
     ("model path that does not exist", "ui", "not found"),
     ("LLM answer that is not JSON", "api", "not valid JSON"),
     ("LLM answer that is not JSON", "cli", "not valid JSON"),
@@ -129,17 +128,12 @@ NAMED_FILES = {"corrupted clip", "zero-byte file", "text file named .mp4", "audi
                "model path that does not exist"}
 
 
-# --- shared fixtures: tiny models, the bad files, one pipeline, one LLM server ------------------
+# --- shared fixtures: tiny tiny, the bad files, one pipeline, one LLM server ------------------
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
     with one_torch_thread():
         yield
-
-
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return tiny_models(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
@@ -192,22 +186,9 @@ def _mkdir(path: Path) -> Path:
     return path
 
 
-def tiny_config(models: dict[str, str], cache_dir: Path, lvlm: str | None = None,
-                clip_pretrained: str | None = None) -> ZealConfig:
-    """The configuration the CLI flags of `model_flags` give, for in-process pipelines."""
-    from zeal.clip_scorer import register_model_config
-
-    clip_model = register_model_config(models["clip_config"])
-    cfg = with_overrides(ZealConfig(), clip={"model": clip_model, "pretrained": clip_pretrained or models["clip_ckpt"],
-                                             "device": "cpu"},
-                         lvlm={"model": lvlm or models["lvlm"], "device": "cpu"}, video={"fps": FPS})
-    cfg.cache_dir = str(cache_dir)
-    return cfg
-
-
 @pytest.fixture(scope="module")
-def pipeline(models, tmp_path_factory):
-    return ZealPipeline.from_config(tiny_config(models, tmp_path_factory.mktemp("cache")))
+def pipeline(tiny, tmp_path_factory):
+    return ZealPipeline.from_config(tiny_config(tiny, tmp_path_factory.mktemp("cache"), video={"fps": FPS}))
 
 
 @pytest.fixture
@@ -253,7 +234,7 @@ def run_api(name: str, ctx) -> Result | None:
     elif name == "unknown preset":
         build_config("huge")
     elif name == "model path that does not exist":
-        from zeal.lvlm_scorer import LVLMScorer
+        from zeal.scorers.local import LVLMScorer
 
         LVLMScorer.from_pretrained(str(path), device="cpu")
     elif name == "LLM answer that is not JSON":
@@ -270,7 +251,7 @@ def run_api(name: str, ctx) -> Result | None:
 def run_cli(name: str, ctx) -> str:
     """`zeal ...` in-process, as the console script runs it; keeps (exit code, stdout, stderr) in ctx."""
     path = ctx.inputs.get(name)
-    flags = model_flags(ctx.models, ctx.tmp / "cache", fps=f"{FPS:g}")
+    flags = model_flags(ctx.tiny, ctx.tmp / "cache", fps=f"{FPS:g}")
     out = ["--out", str(ctx.tmp / "out"), "-q"]
     if name.startswith("query JSON"):
         args = ["localize", str(SHORT_CLIP), "--queries", str(path), *flags, *out]
@@ -312,7 +293,8 @@ def run_ui(name: str, ctx) -> str:
     else:
         if name == "model path that does not exist":
             # A CLIP checkpoint that is not there (the missing LVLM folder: tests/test_ui_callbacks.py).
-            cfg = tiny_config(ctx.models, ctx.tmp / "cache", clip_pretrained=str(path / "clip.pt"))
+            cfg = tiny_config(ctx.tiny, ctx.tmp / "cache", clip={"pretrained": str(path / "clip.pt")},
+                              video={"fps": FPS})
             cb = in_process_app(ZealPipeline.from_config(cfg), ctx.tmp / "other")
             path = SHORT_CLIP
         cb.set_questions(table_for(name))
@@ -334,9 +316,9 @@ def prior(pipeline) -> Result:
 
 
 @pytest.mark.parametrize("name,surface,expected", ROWS, ids=[f"{s}: {n}" for n, s, _ in ROWS])
-def test_bad_input_table(name, surface, expected, models, inputs, pipeline, callbacks, llm, prior, tmp_path,
+def test_bad_input_table(name, surface, expected, tiny, inputs, pipeline, callbacks, llm, prior, tmp_path,
                          capsys):
-    ctx = SimpleNamespace(models=models, inputs=inputs, pipeline=pipeline, callbacks=callbacks, llm=llm, tmp=tmp_path,
+    ctx = SimpleNamespace(tiny=tiny, inputs=inputs, pipeline=pipeline, callbacks=callbacks, llm=llm, tmp=tmp_path,
                capsys=capsys, cli=None)
     prior_id = video_hash(SHORT_CLIP)
     run = {"api": run_api, "cli": run_cli, "ui": run_ui}[surface]
@@ -403,9 +385,9 @@ def test_the_hostile_class_name_leaves_the_lvlm_prompt_well_formed(pipeline):
     assert rendered.count("<|im_start|>user") == 1 and rendered.endswith("<|im_start|>assistant\n")
 
 
-def test_a_hostile_class_name_survives_the_csv_export(inputs, models, tmp_path, capsys):
+def test_a_hostile_class_name_survives_the_csv_export(inputs, tiny, tmp_path, capsys):
     """The class keeps its real name in the exports (quoted by the CSV writer), one row per interval."""
-    flags = model_flags(models, tmp_path / "cache", fps="4")  # 5 frames of the 1.07 s clip
+    flags = model_flags(tiny, tmp_path / "cache", fps="4")  # 5 frames of the 1.07 s clip
     out = tmp_path / "out"
     assert main(["localize", str(SHORT_CLIP), "--queries", str(inputs["hostile queries"]),
                  "--known-classes", "-q", "--format", "csv,json", *flags, "--out", str(out)]) == 0
@@ -418,7 +400,7 @@ def test_a_hostile_class_name_survives_the_csv_export(inputs, models, tmp_path, 
 
 # --- exports stay inside the output folder, whatever the video is called ------------------------
 
-def test_video_names_cannot_steer_files_out_of_the_output_folder(inputs, models, tmp_path, monkeypatch, capsys):
+def test_video_names_cannot_steer_files_out_of_the_output_folder(inputs, tiny, tmp_path, monkeypatch, capsys):
     """`../../x.mp4` given as a path, a video named `...mp4` (its stem is `..`) and one named
     `..\\..\\evil.mp4`: every file the CLI writes lands inside --out (or ./zeal_out)."""
     clip = inputs["1-frame video"]
@@ -428,7 +410,7 @@ def test_video_names_cannot_steer_files_out_of_the_output_folder(inputs, models,
     for name in ("...mp4", "..\\..\\evil.mp4"):
         shutil.copy(clip, videos / name)
     monkeypatch.chdir(here)
-    flags = [*model_flags(models, tmp_path / "cache", fps=f"{FPS:g}"), "--classes", CLASS, "--known-classes", "-q",
+    flags = [*model_flags(tiny, tmp_path / "cache", fps=f"{FPS:g}"), "--classes", CLASS, "--known-classes", "-q",
              "--format", ",".join(FORMATS)]
     before = {p for p in tmp_path.rglob("*") if p.is_file()}
     assert main(["localize", "../../x.mp4", "--out", "out", *flags]) == 0
@@ -449,7 +431,7 @@ def test_video_names_cannot_steer_files_out_of_the_output_folder(inputs, models,
 
 # --- secrets: the LLM key is used, and never written -------------------------------------------
 
-def test_the_llm_key_never_reaches_a_file_a_log_or_the_output(models, llm, tmp_path, monkeypatch, capsys, caplog):
+def test_the_llm_key_never_reaches_a_file_a_log_or_the_output(tiny, llm, tmp_path, monkeypatch, capsys, caplog):
     """A full run with an LLM key: `zeal queries` through the LLM (key in an environment variable),
     `zeal localize` with those questions, and the app's LLM button, run, query download and export.
     Then every file written under the work folder (outputs, caches, session files) and every captured
@@ -464,10 +446,10 @@ def test_the_llm_key_never_reaches_a_file_a_log_or_the_output(models, llm, tmp_p
     assert main(["queries", "--classes", LLM_CLASS, "--llm-base-url", llm.url, "--llm-model", "m",
                  "--llm-api-key-env", "ZEAL_TEST_SECRET_KEY", "--out", str(queries)]) == 0
     assert main(["localize", str(SHORT_CLIP), "--queries", str(queries), "--known-classes", "-q",
-                 *model_flags(models, work / "cli_cache", fps="2"), "--out", str(work / "out"),
+                 *model_flags(tiny, work / "cli_cache", fps="2"), "--out", str(work / "out"),
                  "--format", ",".join(FORMATS)]) == 0
     # the app: key typed in the password field, questions generated, run, saved, exported
-    cfg = tiny_config(models, work / "app_cache")
+    cfg = tiny_config(tiny, work / "app_cache", video={"fps": FPS})
     cb = in_process_app(ZealPipeline.from_config(cfg), work / "app")
     rows = cb.generate_with_llm([[LLM_CLASS, "", "", ""]], llm.url, "m", KEY)
     status, _ = cb.add_uploads([str(SHORT_CLIP)])
@@ -498,10 +480,9 @@ def test_the_llm_key_never_reaches_a_file_a_log_or_the_output(models, llm, tmp_p
 # --- exposure and limits of the app -------------------------------------------------------------
 
 def _load_app():
-    spec = importlib.util.spec_from_file_location("zeal_app_under_test", ROOT / "app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    import zeal_ui.app
+
+    return zeal_ui.app
 
 
 def test_app_defaults_are_local_private_and_limited():
@@ -518,7 +499,7 @@ def test_app_defaults_are_local_private_and_limited():
 
 @pytest.mark.parametrize("flags,host,share", [([], "127.0.0.1", False),
                                               (["--host", "0.0.0.0", "--share"], "0.0.0.0", True)])
-def test_app_launch_binds_and_shares_only_as_asked(flags, host, share, models, tmp_path, monkeypatch):
+def test_app_launch_binds_and_shares_only_as_asked(flags, host, share, tiny, tmp_path, monkeypatch):
     """app.main as `python app.py` runs it, up to Gradio's launch: the launch call is recorded instead
     of opening a port (the served app itself is tested in tests/test_ui.py)."""
     app = _load_app()
@@ -531,8 +512,8 @@ def test_app_launch_binds_and_shares_only_as_asked(flags, host, share, models, t
     monkeypatch.setenv("GRADIO_TEMP_DIR", "set-and-removed")  # restored (to unset) after the test
     monkeypatch.delenv("GRADIO_TEMP_DIR")
     monkeypatch.delenv("DISPLAY", raising=False)
-    code = app.main(["--lvlm", models["lvlm"], "--clip-config", models["clip_config"], "--clip-pretrained",
-                     models["clip_ckpt"], "--device", "cpu", "--cache-dir", str(tmp_path / "cache"),
+    code = app.main(["--lvlm", tiny.lvlm(), "--clip-config", tiny.clip_config, "--clip-pretrained",
+                     tiny.clip_ckpt, "--device", "cpu", "--cache-dir", str(tmp_path / "cache"),
                      "--work-dir", str(tmp_path / "work"), "--max-upload-mb", "7", "--max-duration-min", "3", *flags])
     assert code == 0
     assert launched["server_name"] == host and launched["share"] is share

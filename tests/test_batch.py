@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from cli_support import (AVI_CLIP, CLASSES, CORRUPTED_CLIP, MKV_CLIP, SHORT_CLIP, clean_env, model_flags,
-                         one_torch_thread, read_json, run_zeal, tiny_models, zeal_cmd)
+                         one_torch_thread, read_json, run_zeal, zeal_cmd)
 from zeal.cli import main
 from zeal.export import predictions_rows
 from zeal.types import Result
@@ -28,10 +28,10 @@ KILL_WAIT_S = 180
 CURVE_TOL = 1e-5
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
     with one_torch_thread():
-        yield tiny_models(tmp_path_factory.getbasetemp())
+        yield
 
 
 def make_folder(folder: Path, bad: bool = True) -> Path:
@@ -56,17 +56,17 @@ def statuses(out: Path) -> dict[str, str]:
     return {v["video_id"]: v["status"] for v in read_json(out / "summary.json")["videos"]}
 
 
-def batch_args(folder, out, models, cache, *extra):
+def batch_args(folder, out, tiny, cache, *extra):
     return ["batch", str(folder), "--classes", CLASSES, "--known-classes", "--out", str(out), "-q",
-            *model_flags(models, cache), *extra]
+            *model_flags(tiny, cache), *extra]
 
 
 @pytest.fixture(scope="module")
-def first_batch(models, tmp_path_factory):
+def first_batch(tiny, tmp_path_factory):
     """One batch over a folder with two good and two bad videos: (folder, out, cache, exit code, stdout)."""
     work = tmp_path_factory.mktemp("batch")
     folder, out, cache = make_folder(work / "videos"), work / "out", work / "cache"
-    code = main(batch_args(folder, out, models, cache))
+    code = main(batch_args(folder, out, tiny, cache))
     return folder, out, cache, code
 
 
@@ -93,33 +93,34 @@ def test_one_bad_video_is_reported_and_the_batch_goes_on(first_batch):
     assert list(rows[0]) == ["video-id", "t-start", "t-end", "label", "score"]
 
 
-def test_resume_recomputes_only_the_missing_video(first_batch, models, capsys):
+def test_resume_recomputes_only_the_missing_video(first_batch, tiny, capsys):
     folder, out, cache, _ = first_batch
     kept = (out / "b" / "result.json").stat().st_mtime_ns
     (out / "a" / "result.json").unlink()
-    code = main(batch_args(folder, out, models, cache))
+    code = main(batch_args(folder, out, tiny, cache))
     assert code == 1  # the two bad videos fail again
     assert statuses(out) == {"a": "done", "b": "skipped", "c_corrupt": "failed", "d_text": "failed"}
     assert (out / "b" / "result.json").stat().st_mtime_ns == kept  # untouched
     redone = Result.from_dict(read_json(out / "a" / "result.json"))
     # every P(yes) curve of the recomputed video came from the score cache: no LVLM call
-    assert redone.settings["stats"] == {"questions_scored": 0, "questions_cached": 4}
+    assert (redone.run.stats["questions_scored"], redone.run.stats["questions_cached"]) == (0, 4)
+    assert redone.run.stats["lvlm"]["pairs"] == 0  # the loaded scorer answered nothing during this run
     assert "1 analysed, 1 already done" in capsys.readouterr().out
     assert {r["video-id"] for r in read_csv(out / "predictions.csv")} == {"a", "b"}
 
 
-def test_changed_questions_are_not_skipped(first_batch, models, tmp_path):
+def test_changed_questions_are_not_skipped(first_batch, tiny, tmp_path):
     folder, out, cache, _ = first_batch
     copy = tmp_path / "out"
     shutil.copytree(out, copy)
     code = main(["batch", str(folder), "--classes", "Diving", "--known-classes", "--out", str(copy), "-q",
-                 *model_flags(models, cache)])
+                 *model_flags(tiny, cache)])
     assert code == 1
     assert statuses(copy)["a"] == statuses(copy)["b"] == "done"  # other queries: computed again
     assert list(Result.from_dict(read_json(copy / "b" / "result.json")).classes) == ["Diving"]
 
 
-def test_list_file_and_threads_give_the_same_predictions(first_batch, models, tmp_path):
+def test_list_file_and_threads_give_the_same_predictions(first_batch, tiny, tmp_path):
     folder, out, _, _ = first_batch
     listing = tmp_path / "videos.txt"
     shutil.copy(folder / "b.mkv", tmp_path / "b.mkv")
@@ -127,7 +128,7 @@ def test_list_file_and_threads_give_the_same_predictions(first_batch, models, tm
     listing.write_text(f"# two good videos\n{folder / 'a.mp4'}\n\nb.mkv\n")
     par = tmp_path / "par"
     # a fresh cache: the two threads really score at the same time with one shared pipeline
-    assert main(batch_args(listing, par, models, tmp_path / "cache", "--workers", "2")) == 0
+    assert main(batch_args(listing, par, tiny, tmp_path / "cache", "--workers", "2")) == 0
     assert statuses(par) == {"a": "done", "b": "done"}
     assert read_csv(par / "predictions.csv") == read_csv(out / "predictions.csv")
 
@@ -145,7 +146,7 @@ def test_empty_folder_and_duplicate_names_are_user_errors(tmp_path, capsys):
     assert err.count("\n") == 0 and "share the name 'clip'" in err
 
 
-def test_sigkill_then_resume_equals_an_uninterrupted_run(models, tmp_path):
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tiny, tmp_path):
     """Kill -9 the batch as soon as the first video is finished, start it again: the finished video
     is not recomputed and the final predictions equal those of a run that was never interrupted."""
     folder = tmp_path / "videos"
@@ -155,7 +156,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(models, tmp_path):
     shutil.copy(AVI_CLIP, folder / "c.avi")
     fps = "2"
     args = ["batch", str(folder), "--classes", CLASSES, "--known-classes", "-q",
-            *model_flags(models, tmp_path / "cache", fps=fps)]
+            *model_flags(tiny, tmp_path / "cache", fps=fps)]
     out = tmp_path / "out"
     log = open(tmp_path / "killed.log", "wb")  # a file, not a pipe nobody reads (it could fill and block)
     proc = subprocess.Popen(zeal_cmd(*args, "--out", str(out)), cwd=tmp_path, env=clean_env(),
@@ -183,7 +184,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(models, tmp_path):
     # the reference: the same batch, never interrupted, with a cache of its own (everything recomputed)
     ref = tmp_path / "ref"
     ref_args = ["batch", str(folder), "--classes", CLASSES, "--known-classes", "-q",
-                *model_flags(models, tmp_path / "ref_cache", fps=fps), "--out", str(ref)]
+                *model_flags(tiny, tmp_path / "ref_cache", fps=fps), "--out", str(ref)]
     assert main(ref_args) == 0
     assert statuses(ref) == {"a": "done", "b": "done", "c": "done"}
     # What "equal" means: the LVLM's P(yes) depends on how frames and questions are batched by about
@@ -203,3 +204,15 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(models, tmp_path):
             for name in ("start_raw", "end_raw", "actionness"):
                 np.testing.assert_allclose(getattr(got.classes[label].curves, name),
                                            getattr(cls.curves, name), atol=CURVE_TOL, rtol=0)
+
+
+def test_a_batch_hashes_each_video_once(tiny, tmp_path, monkeypatch):
+    """The resume check and the run share one content hash per video (a multi-GB file takes seconds)."""
+    import zeal.video
+
+    hashed = []
+    real = zeal.video.video_hash
+    monkeypatch.setattr(zeal.video, "video_hash", lambda path: hashed.append(Path(path).name) or real(path))
+    folder = make_folder(tmp_path / "videos", bad=False)
+    assert main(batch_args(folder, tmp_path / "out", tiny, tmp_path / "cache")) == 0
+    assert sorted(hashed) == ["a.mp4", "b.mkv"]

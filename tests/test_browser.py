@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from app_server import EXAMPLE_CLIP, ROOT, start_app, tiny_models
+from app_server import EXAMPLE_CLIP, ROOT, start_app
 from browser_support import (WAIT_MS, drag, export_csv, interval_point, intervals, lane_point, lanes_box,
                              launch_browser, open_clip, open_tab, require_browser, run_and_wait, wait_ready,
                              wait_saved, ws)
@@ -27,10 +27,10 @@ pytestmark = pytest.mark.timeout(420)
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory):
+def app(tmp_path_factory, tiny):
     require_browser()
     tmp = tmp_path_factory.mktemp("browser_app")
-    proc = start_app(tmp, tiny_models(tmp_path_factory.mktemp("browser_models")))
+    proc = start_app(tmp, tiny.app_flags())
     yield proc
     proc.stop()
 

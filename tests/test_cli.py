@@ -12,7 +12,7 @@ import threading
 import pytest
 
 from cli_support import (CLASSES, FAST_TIMEOUT_S, SHORT_CLIP, clean_env, error_lines, model_flags,
-                         one_torch_thread, read_json, run_zeal, tiny_models)
+                         one_torch_thread, read_json, run_zeal)
 from zeal.cli import main
 from zeal.export import FORMATS, read_intervals
 from zeal.queries import QuerySet, list_libraries, lookup
@@ -20,19 +20,19 @@ from zeal.review import select
 from zeal.types import Result
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
     with one_torch_thread():
-        yield tiny_models(tmp_path_factory.getbasetemp())
+        yield
 
 
 @pytest.fixture(scope="module")
-def localized(models, tmp_path_factory):
+def localized(tiny, tmp_path_factory):
     """`python -m zeal localize` run once, as a user runs it: (out_dir, completed process)."""
     work = tmp_path_factory.mktemp("localize")
     out = work / "out"
     proc = run_zeal("localize", str(SHORT_CLIP), "--classes", CLASSES, "--known-classes",
-                    *model_flags(models, work / "cache"), "--out", str(out), "--format", "csv,json,webvtt",
+                    *model_flags(tiny, work / "cache"), "--out", str(out), "--format", "csv,json,webvtt",
                     cwd=work)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, proc
@@ -59,15 +59,15 @@ def test_localize_writes_a_reopenable_result_and_matching_csv(localized):
         assert f"{label}: {len(shown)} interval(s)" in proc.stdout
     # progress went to stderr (tqdm: stage and frames), not into the summary
     assert "scoring frames" in proc.stderr and "scoring frames" not in proc.stdout
-    assert result.settings["stats"]["questions_scored"] == 4 and result.settings["run_key"]
+    assert result.run.stats["questions_scored"] == 4 and result.run.run_key
 
 
-def test_localize_default_out_dir_and_queries_file(models, tmp_path, capsys, monkeypatch):
+def test_localize_default_out_dir_and_queries_file(tiny, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the default output is ./zeal_out/<video stem>/
     queries = tmp_path / "q.json"
     lookup(["Diving"]).save(queries)
     code = main(["localize", str(SHORT_CLIP), "--queries", str(queries), "--known-classes", "-q",
-                 *model_flags(models, tmp_path / "cache")])
+                 *model_flags(tiny, tmp_path / "cache")])
     assert code == 0
     result = Result.from_dict(read_json(tmp_path / "zeal_out" / SHORT_CLIP.stem / "result.json"))
     assert list(result.classes) == ["Diving"]
@@ -254,8 +254,8 @@ def test_user_errors_print_one_line_and_exit_2(args, words, tmp_path):
         assert word in lines[0], (word, lines[0])
 
 
-def test_a_model_path_that_does_not_exist_is_one_line(models, tmp_path):
-    flags = model_flags(models, tmp_path / "cache")
+def test_a_model_path_that_does_not_exist_is_one_line(tiny, tmp_path):
+    flags = model_flags(tiny, tmp_path / "cache")
     flags[flags.index("--lvlm") + 1] = str(tmp_path / "no_such_model")
     proc = run_zeal("localize", str(SHORT_CLIP), "--classes", "Diving", "--known-classes", "-q", *flags,
                     cwd=tmp_path)
@@ -264,6 +264,19 @@ def test_a_model_path_that_does_not_exist_is_one_line(models, tmp_path):
     errors = error_lines(proc.stderr)
     assert len(errors) == 1 and "no_such_model" in errors[0], proc.stderr[-2000:]
     assert not (tmp_path / "zeal_out").exists() or not any((tmp_path / "zeal_out").rglob("result.json"))
+
+
+def test_a_hub_model_that_is_not_here_is_one_short_line(tiny, tmp_path):
+    """No network (HF_HUB_OFFLINE, as on this machine) and no local copy: the message names the model and
+    the fix, at once, instead of minutes of hub retries."""
+    flags = model_flags(tiny, tmp_path / "cache")
+    flags[flags.index("--lvlm") + 1] = "org/model-not-downloaded"
+    proc = run_zeal("localize", str(SHORT_CLIP), "--classes", "Diving", "--known-classes", "-q", *flags,
+                    cwd=tmp_path)
+    errors = error_lines(proc.stderr)
+    assert proc.returncode == 2 and len(errors) == 1, proc.stderr[-2000:]
+    assert "org/model-not-downloaded" in errors[0] and "hf download" in errors[0] and "--lvlm" in errors[0]
+    assert len(errors[0]) < 400
 
 
 @pytest.mark.parametrize("where", ["before", "after"])

@@ -9,29 +9,31 @@ import numpy as np
 import pytest
 import torch
 
-from tiny_clip import TINY_CLIP_CONFIG, build_tiny_clip
-from zeal.clip_scorer import ClipScorer, class_text, resolve_device
+from tiny_models import TINY_CLIP_CONFIG
 from zeal.errors import ModelError
+from zeal.scorers.clip import ClipScorer, class_text
+from zeal.scorers.device import resolve_device
 
 NAMES = ["BaseballPitch", "CliffDiving", "Diving", "LongJump", "HighJump", "PoleVault", "Billiards"]
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_clip(tmp_path_factory.mktemp("tiny_clip"))
+def clip_files(tiny):
+    """(open_clip name, checkpoint path) of the session's tiny CLIP."""
+    return tiny.clip_model, tiny.clip_ckpt
 
 
 @pytest.fixture(scope="module")
-def scorer(tiny):
-    return ClipScorer.from_pretrained(*tiny, device="cpu", batch_size=4)
+def scorer(clip_files):
+    return ClipScorer.from_pretrained(*clip_files, device="cpu", batch_size=4)
 
 
 @pytest.fixture(scope="module")
-def reference(tiny):
+def reference(clip_files):
     """The same weights loaded with plain open_clip: the independent oracle."""
     import open_clip
 
-    name, ckpt = tiny
+    name, ckpt = clip_files
     model = open_clip.create_model(name)
     model.load_state_dict(torch.load(ckpt, weights_only=True))
     model.eval()
@@ -83,7 +85,7 @@ def test_text_embeddings(scorer, reference):
 
 
 def test_text_cache_bound_keeps_results_right(scorer, reference, monkeypatch):
-    import zeal.clip_scorer as mod
+    import zeal.scorers.clip as mod
 
     monkeypatch.setattr(mod, "TEXT_CACHE_SIZE", 3)
     texts = [f"text number {i}" for i in range(9)]
@@ -138,15 +140,15 @@ def test_actionness_is_cosine(scorer, reference):
     assert np.all(np.abs(act) <= 1.0 + 1e-6)
 
 
-def test_batch_size_does_not_change_results(tiny):
+def test_batch_size_does_not_change_results(clip_files):
     images = frames(5, seed=4)
-    a = ClipScorer.from_pretrained(*tiny, device="cpu", batch_size=1).embed_images(images)
-    b = ClipScorer.from_pretrained(*tiny, device="cpu", batch_size=32).embed_images(images)
+    a = ClipScorer.from_pretrained(*clip_files, device="cpu", batch_size=1).embed_images(images)
+    b = ClipScorer.from_pretrained(*clip_files, device="cpu", batch_size=32).embed_images(images)
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_loading_twice_is_identical_and_model_id_tracks_the_file(tiny, scorer):
-    name, ckpt = tiny
+def test_loading_twice_is_identical_and_model_id_tracks_the_file(clip_files, scorer):
+    name, ckpt = clip_files
     again = ClipScorer.from_pretrained(name, ckpt, device="cpu")
     images = frames(3, seed=5)
     np.testing.assert_array_equal(again.embed_images(images), scorer.embed_images(images))
@@ -167,21 +169,21 @@ def test_bad_images(scorer):
         scorer.embed_images([np.zeros((8, 8, 3), np.float32)])
 
 
-def test_unknown_model_says_how_to_list(tiny):
+def test_unknown_model_says_how_to_list(clip_files):
     with pytest.raises(ModelError) as info:
-        ClipScorer.from_pretrained("ViT-B-61", tiny[1], device="cpu")
+        ClipScorer.from_pretrained("ViT-B-61", clip_files[1], device="cpu")
     msg = str(info.value)
     assert "ViT-B-61" in msg and "open_clip.list_models()" in msg and "ViT-B-16" in msg
 
 
-def test_missing_checkpoint_path(tiny, tmp_path):
+def test_missing_checkpoint_path(clip_files, tmp_path):
     missing = tmp_path / "no such dir" / "weights.pt"
     with pytest.raises(ModelError, match="not found") as info:
-        ClipScorer.from_pretrained(tiny[0], str(missing), device="cpu")
+        ClipScorer.from_pretrained(clip_files[0], str(missing), device="cpu")
     assert str(missing) in str(info.value)
 
 
-def test_unknown_tag_lists_tags(tiny):
+def test_unknown_tag_lists_tags(clip_files):
     with pytest.raises(ModelError) as info:
         ClipScorer.from_pretrained("ViT-B-16", "no_such_tag", device="cpu")
     msg = str(info.value)
@@ -201,7 +203,7 @@ def test_weights_not_on_this_machine(tmp_path, monkeypatch):
     assert "HF_HOME" in msg and "HF_HUB_OFFLINE" in msg and "checkpoint" in msg
 
 
-def test_checkpoint_of_another_architecture(tiny, tmp_path):
+def test_checkpoint_of_another_architecture(clip_files, tmp_path):
     import open_clip
 
     wider = json.loads(json.dumps(TINY_CLIP_CONFIG))
@@ -210,7 +212,7 @@ def test_checkpoint_of_another_architecture(tiny, tmp_path):
     path.write_text(json.dumps(wider))
     open_clip.add_model_config(path)
     with pytest.raises(ModelError, match="zeal-tiny-ViT-wide") as info:
-        ClipScorer.from_pretrained("zeal-tiny-ViT-wide", tiny[1], device="cpu")
+        ClipScorer.from_pretrained("zeal-tiny-ViT-wide", clip_files[1], device="cpu")
     assert "architecture" in str(info.value)
 
 

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_support import CLASSES, FPS, ROOT, clean_env, model_flags, one_torch_thread, run_zeal, tiny_models
-from zeal.config import ZealConfig, with_overrides
+from cli_support import CLASSES, FPS, ROOT, clean_env, model_flags, one_torch_thread, run_zeal
+from tiny_models import tiny_config
+
 from zeal.export import export, ls_frames_to_seconds, seconds_to_ls_frames
 from zeal.pipeline import ZealPipeline
 from zeal.queries import lookup
@@ -166,21 +167,15 @@ def label_studio(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    with one_torch_thread():
-        yield tiny_models(tmp_path_factory.getbasetemp())
+def models(tiny):
+    return tiny
 
 
 @pytest.fixture(scope="module")
 def expected(models, tmp_path_factory):
     """The clip analysed in-process with the backend's models and score cache: (result, cache dir)."""
-    from zeal.clip_scorer import register_model_config
-
     cache = tmp_path_factory.mktemp("shared_cache")
-    cfg = with_overrides(ZealConfig(), clip={"model": register_model_config(models["clip_config"]),
-                                             "pretrained": models["clip_ckpt"], "device": "cpu"},
-                         lvlm={"model": models["lvlm"], "device": "cpu"}, video={"fps": float(FPS)})
-    cfg.cache_dir = str(cache)
+    cfg = tiny_config(models, cache, video={"fps": float(FPS)})
     with one_torch_thread():
         result = ZealPipeline(cfg).run(str(CLIP), queries=lookup(CLASSES.split(",")), known_classes=True)
     assert select(result), "the tiny models must propose something on this clip for the test to mean anything"

@@ -17,9 +17,10 @@ from functools import partial
 
 import pytest
 
-from cli_support import DATA, FPS, one_torch_thread, tiny_models
+from cli_support import DATA, FPS, one_torch_thread
+from tiny_models import tiny_config
 from llm_server import ScriptedServer
-from zeal.config import LLMConfig, ZealConfig, with_overrides
+from zeal.config import LLMConfig
 from zeal.errors import LabelStudioError
 from zeal.export import labelstudio_config, seconds_to_ls_frames
 from zeal.labelstudio.backend import ZealBackend
@@ -121,21 +122,16 @@ class _MediaHost:
 
 
 @pytest.fixture(scope="module")
-def served_backend(tmp_path_factory):
+def served_backend(tmp_path_factory, tiny):
     """ZealBackend on uvicorn (127.0.0.1) with tiny models; Label Studio's URL points elsewhere, so
     the key must never reach the media host."""
     import uvicorn
 
-    from zeal.clip_scorer import register_model_config
     from zeal.labelstudio.server import create_app
 
     work = tmp_path_factory.mktemp("ls_backend")
     with one_torch_thread():
-        models = tiny_models(tmp_path_factory.getbasetemp())
-        cfg = with_overrides(ZealConfig(), clip={"model": register_model_config(models["clip_config"]),
-                                                 "pretrained": models["clip_ckpt"], "device": "cpu"},
-                             lvlm={"model": models["lvlm"], "device": "cpu"}, video={"fps": float(FPS)})
-        cfg.cache_dir = str(work / "cache")
+        cfg = tiny_config(tiny, work / "cache", video={"fps": float(FPS)})
         pipeline = ZealPipeline(cfg)
         backend = ZealBackend(pipeline, LabelStudioClient("http://127.0.0.1:9", "secret-legacy-key"),
                               QuestionBook(work / "state"), work / "state", known_classes=True, wait_s=0.0)

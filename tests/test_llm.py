@@ -12,7 +12,8 @@ import pytest
 from llm_server import ScriptedServer
 from zeal.config import LLMConfig
 from zeal.errors import LLMError
-from zeal.llm import backoff_delay, generate_queries, parse_answer
+from zeal.llm import generate_queries, parse_answer
+from zeal.retry import Backoff
 from zeal.queries import QuerySet, lookup
 
 CLASSES = ["CliffDiving", "LongJump"]
@@ -204,9 +205,14 @@ def test_parse_answer_is_forgiving_about_form():
 
 
 def test_backoff_is_capped_exponential_with_jitter():
+    """The one retry policy of every client (zeal.retry), the LLM's and the LVLM servers'."""
     rng = random.Random(0)
+    backoff = Backoff(0.5, 4.0)
     for attempt in range(8):
         full = min(4.0, 0.5 * 2 ** attempt)
-        delays = [backoff_delay(attempt, 0.5, 4.0, rng) for _ in range(50)]
+        delays = [backoff.delay(attempt, rng=rng) for _ in range(50)]
         assert all(full / 2 <= d <= full for d in delays)
         assert len(set(delays)) > 1
+    # a server's Retry-After raises the delay, never above the cap
+    assert backoff.delay(0, retry_after=3.0, rng=rng) == 3.0
+    assert backoff.delay(0, retry_after=60.0, rng=rng) == 4.0

@@ -14,7 +14,9 @@ import torch  # noqa: E402
 
 import tiny_models  # noqa: E402
 from zeal.errors import ModelError  # noqa: E402
-from zeal.lvlm_scorer import LVLMScorer, _local_model_id, _pack_suffixes, resolve_answer_ids  # noqa: E402
+from zeal.scorers.answers import resolve_answer_ids  # noqa: E402
+from zeal.scorers.identity import fingerprint  # noqa: E402
+from zeal.scorers.local import LVLMScorer, _pack_suffixes  # noqa: E402
 
 ARCHS = list(tiny_models.BUILDERS)
 TOLERANCE = 1e-4
@@ -44,8 +46,8 @@ def one_thread():
 
 
 @pytest.fixture(scope="session")
-def model_dirs(tmp_path_factory) -> dict[str, Path]:
-    return tiny_models.ensure_tiny_models(tmp_path_factory.mktemp("tiny_lvlm"))
+def model_dirs(tiny) -> dict[str, Path]:
+    return {arch: Path(tiny.lvlm(arch)) for arch in ARCHS}
 
 
 @pytest.fixture(scope="session")
@@ -265,21 +267,21 @@ def test_missing_model_folder_names_it_and_gives_advice(tmp_path):
     with pytest.raises(ModelError) as info:
         LVLMScorer.from_pretrained(str(missing), device="cpu")
     message = str(info.value)
-    assert str(missing) in message and "local folder" in message
-    assert "HF_HOME" in message and "HF_HUB_OFFLINE=1" in message
+    assert str(missing) in message and "--lvlm" in message and "config.json" in message and len(message) < 300
 
 
 def test_local_model_id_changes_with_the_weights(model_dirs, scorers, tmp_path):
+    assert scorers["qwen2_vl"].model_id == f"{fingerprint(str(model_dirs['qwen2_vl']))}|answers=all"
     assert scorers["qwen2_vl"].model_id.startswith(str(model_dirs["qwen2_vl"].resolve()) + "@")
     (tmp_path / "config.json").write_text('{"a": 1}')
     weights = tmp_path / "model.safetensors"
     weights.write_bytes(b"0" * 10)
-    first = _local_model_id(tmp_path)
-    assert _local_model_id(tmp_path) == first
+    first = fingerprint(str(tmp_path))
+    assert fingerprint(str(tmp_path)) == first
     os.utime(weights, ns=(0, 10**18))
-    assert _local_model_id(tmp_path) != first
-    (tmp_path / "config.json").write_text('{"a": 2}')
-    assert len({first, _local_model_id(tmp_path)}) == 2
+    assert fingerprint(str(tmp_path)) != first
+    (tmp_path / "chat_template.jinja").write_text("{{ messages }}")  # a new template changes the scores too
+    assert len({first, fingerprint(str(tmp_path))}) == 2
 
 
 # -------------------------------------------------------------- out-of-memory back-off
@@ -299,7 +301,7 @@ class _SmallGpu(LVLMScorer):
 
 def _small_gpu(scorers, frames_per_batch: int) -> _SmallGpu:
     loaded = scorers["llava_onevision"]
-    return _SmallGpu(loaded.model, loaded.processor, loaded.model_id, frames_per_batch=frames_per_batch)
+    return _SmallGpu(loaded.model, loaded.processor, loaded.weights_id, frames_per_batch=frames_per_batch)
 
 
 def test_out_of_memory_halves_frames_then_texts(scorers, references):

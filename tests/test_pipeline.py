@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tiny_clip import build_tiny_clip
-from tiny_models import build_tiny_llava_onevision, build_tiny_qwen2_vl
+from tiny_models import single_thread, tiny_config
 from zeal.cache import ScoreCache
 from zeal.config import ProposalParams, ZealConfig, with_overrides
 from zeal.pipeline import Cancelled, ZealPipeline
@@ -21,22 +20,20 @@ CLIP_FILE = "tests_data_test.mp4"  # 10 s, 30 fps, 340x256: pool cleaning
 CLASSES = ["CliffDiving", "Diving"]
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    clip_name, clip_ckpt = build_tiny_clip(root / "clip")
-    return {"clip": (clip_name, str(clip_ckpt)),
-            "qwen2_vl": str(build_tiny_qwen2_vl(root / "qwen2_vl")),
-            "llava_onevision": str(build_tiny_llava_onevision(root / "llava_ov"))}
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
 
 
-def make_config(models, arch, cache_dir) -> ZealConfig:
-    clip_name, clip_ckpt = models["clip"]
-    cfg = with_overrides(ZealConfig(), clip={"model": clip_name, "pretrained": clip_ckpt, "device": "cpu"},
-                         lvlm={"model": models[arch], "device": "cpu", "frames_per_batch": 2},
-                         video={"fps": 2.0, "max_side": 128, "chunk": 4})
-    cfg.cache_dir = str(cache_dir)
-    return cfg
+def make_config(tiny, arch, cache_dir) -> ZealConfig:
+    return tiny_config(tiny, cache_dir, arch, lvlm={"frames_per_batch": 2},
+                       video={"fps": 2.0, "max_side": 128, "chunk": 4})
+
+
+def questions(result) -> tuple[int, int]:
+    """(questions scored by the model, questions reused from the cache) of a run."""
+    return result.run.stats["questions_scored"], result.run.stats["questions_cached"]
 
 
 @pytest.fixture
@@ -45,8 +42,8 @@ def video(data_dir):
 
 
 @pytest.mark.parametrize("arch", ["qwen2_vl", "llava_onevision"])
-def test_full_run_on_a_real_clip(models, arch, video, tmp_path):
-    pipe = ZealPipeline.from_config(make_config(models, arch, tmp_path / "cache"))
+def test_full_run_on_a_real_clip(tiny, arch, video, tmp_path):
+    pipe = ZealPipeline.from_config(make_config(tiny, arch, tmp_path / "cache"))
     stages = []
     result = pipe.run(video, classes=CLASSES, known_classes=True,
                       progress=lambda stage, done, total: stages.append((stage, done, total)))
@@ -64,20 +61,21 @@ def test_full_run_on_a_real_clip(models, arch, video, tmp_path):
             assert 0 <= iv.start_s < iv.end_s <= result.video.duration_s and iv.label == cls.label
     frames_done = [d for s, d, t in stages if s == "scoring frames"]
     assert frames_done == sorted(frames_done) and frames_done[-1] == n
-    assert result.settings["stats"] == {"questions_scored": 4, "questions_cached": 0}
+    assert questions(result) == (4, 0)
+    assert result.run.stats["lvlm"]["pairs"] == 4 * n  # the scorer's own counters during the run
     from zeal.video import video_hash
 
-    assert result.settings["video_hash"] == video_hash(video)
+    assert result.run.video_hash == video_hash(video)
 
 
-def test_second_run_costs_no_model_and_one_edit_rescores_one_question(models, video, tmp_path):
-    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+def test_second_run_costs_no_model_and_one_edit_rescores_one_question(tiny, video, tmp_path):
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
     first = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
 
     again = ZealPipeline.from_config(cfg)
     second = again.run(video, classes=CLASSES, known_classes=True)
     assert again.models_loaded() == {"clip": False, "lvlm": False}
-    assert second.settings["stats"] == {"questions_scored": 0, "questions_cached": 4}
+    assert questions(second) == (0, 4)
     np.testing.assert_array_equal(second.times_s, first.times_s)
     for name in CLASSES:
         np.testing.assert_array_equal(second.classes[name].curves.start_raw, first.classes[name].curves.start_raw)
@@ -87,13 +85,13 @@ def test_second_run_costs_no_model_and_one_edit_rescores_one_question(models, vi
     q = edited["Diving"]
     edited = edited.replace(type(q)(q.name, "Is the diver in the air above the pool?", q.end, q.description))
     third = ZealPipeline.from_config(cfg).run(video, queries=edited, known_classes=True)
-    assert third.settings["stats"] == {"questions_scored": 1, "questions_cached": 3}
+    assert questions(third) == (1, 3)
     np.testing.assert_array_equal(third.classes["Diving"].curves.end_raw, first.classes["Diving"].curves.end_raw)
     assert not np.array_equal(third.classes["Diving"].curves.start_raw, first.classes["Diving"].curves.start_raw)
 
 
-def test_repropose_needs_no_model_and_keeps_human_intervals(models, video, tmp_path):
-    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+def test_repropose_needs_no_model_and_keeps_human_intervals(tiny, video, tmp_path):
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
     result = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
     offline = ZealPipeline.from_config(with_overrides(cfg, lvlm={"model": str(tmp_path / "no-such-model")}))
     from zeal.types import Interval
@@ -109,8 +107,8 @@ def test_repropose_needs_no_model_and_keeps_human_intervals(models, video, tmp_p
     assert loose.settings["proposals"]["top_p"] == 0.6
 
 
-def test_cancel_keeps_partial_scores_and_the_rerun_resumes(models, video, tmp_path):
-    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+def test_cancel_keeps_partial_scores_and_the_rerun_resumes(tiny, video, tmp_path):
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
     calls = {"n": 0}
 
     def cancel_after_two_chunks():
@@ -125,7 +123,7 @@ def test_cancel_keeps_partial_scores_and_the_rerun_resumes(models, video, tmp_pa
     assert any(e is not None and not e.complete and len(e) == 8 for e in partial)  # 2 chunks of 4 frames
 
     resumed = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
-    fresh = ZealPipeline.from_config(make_config(models, "qwen2_vl", tmp_path / "fresh")).run(
+    fresh = ZealPipeline.from_config(make_config(tiny, "qwen2_vl", tmp_path / "fresh")).run(
         video, classes=CLASSES, known_classes=True)
     for name in CLASSES:
         np.testing.assert_allclose(resumed.classes[name].curves.start_raw, fresh.classes[name].curves.start_raw,
@@ -133,8 +131,8 @@ def test_cancel_keeps_partial_scores_and_the_rerun_resumes(models, video, tmp_pa
         assert resumed.classes[name].intervals == fresh.classes[name].intervals
 
 
-def test_corrupt_cache_entry_is_recomputed_with_a_warning(models, video, tmp_path, caplog):
-    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+def test_corrupt_cache_entry_is_recomputed_with_a_warning(tiny, video, tmp_path, caplog):
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
     first = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
     for victim in Path(cfg.cache_dir).rglob("*.npz"):  # every entry: curves, actionness, CLIP embeddings
         victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])
@@ -146,8 +144,8 @@ def test_corrupt_cache_entry_is_recomputed_with_a_warning(models, video, tmp_pat
                                    atol=1e-5)
 
 
-def test_clip_keeps_the_top_k_classes_when_they_are_not_known(models, video, tmp_path):
-    cfg = with_overrides(make_config(models, "qwen2_vl", tmp_path / "cache"), clip={"top_k": 2})
+def test_clip_keeps_the_top_k_classes_when_they_are_not_known(tiny, video, tmp_path):
+    cfg = with_overrides(make_config(tiny, "qwen2_vl", tmp_path / "cache"), clip={"top_k": 2})
     names = ["CliffDiving", "Diving", "Billiards", "GolfSwing"]
     pipe = ZealPipeline.from_config(cfg)
     ranking = pipe.rank_classes(video, names)
@@ -155,21 +153,21 @@ def test_clip_keeps_the_top_k_classes_when_they_are_not_known(models, video, tmp
     assert [s for _, s in ranking] == sorted((s for _, s in ranking), reverse=True)
     result = pipe.run(video, classes=names)
     assert list(result.classes) == [n for n, _ in ranking[:2]]
-    assert result.settings["ranking"] == ranking
+    assert result.run.ranking == ranking
 
 
-def test_a_copied_video_hits_the_same_cache(models, video, tmp_path):
-    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+def test_a_copied_video_hits_the_same_cache(tiny, video, tmp_path):
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
     ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
     copy = tmp_path / "renamed copy é.mp4"
     shutil.copy(video, copy)
     again = ZealPipeline.from_config(cfg)
     result = again.run(str(copy), classes=CLASSES, known_classes=True)
-    assert result.settings["stats"]["questions_scored"] == 0 and not any(again.models_loaded().values())
+    assert result.run.stats["questions_scored"] == 0 and not any(again.models_loaded().values())
 
 
-def test_a_new_description_needs_clip_only_and_no_decoding(models, video, tmp_path, monkeypatch):
-    cfg = make_config(models, "qwen2_vl", tmp_path / "cache")
+def test_a_new_description_needs_clip_only_and_no_decoding(tiny, video, tmp_path, monkeypatch):
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
     first = ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True)
     import zeal.video
 
@@ -183,7 +181,77 @@ def test_a_new_description_needs_clip_only_and_no_decoding(models, video, tmp_pa
     pipe = ZealPipeline.from_config(cfg)
     second = pipe.run(video, queries=edited, known_classes=True)
     assert pipe.models_loaded() == {"clip": True, "lvlm": False}
-    assert second.settings["stats"]["questions_scored"] == 0
+    assert second.run.stats["questions_scored"] == 0
     np.testing.assert_array_equal(second.classes["CliffDiving"].curves.actionness,
                                   first.classes["CliffDiving"].curves.actionness)
     assert not np.allclose(second.classes["Diving"].curves.actionness, first.classes["Diving"].curves.actionness)
+
+
+def test_the_cache_is_keyed_on_the_injected_scorers_own_model_id(tiny, video, tmp_path):
+    """Two scorers passed in with the same configuration and cache: each gets its own scores."""
+    from zeal.scorers.local import LVLMScorer
+
+    cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
+    qwen = LVLMScorer.from_pretrained(tiny.lvlm("qwen2_vl"), device="cpu")
+    llava = LVLMScorer.from_pretrained(tiny.lvlm("llava_onevision"), device="cpu")
+    first = ZealPipeline(cfg, lvlm=LVLMScorer(qwen.model, qwen.processor, "model A")).run(
+        video, classes=CLASSES, known_classes=True)
+    other = ZealPipeline(cfg, lvlm=LVLMScorer(llava.model, llava.processor, "model B")).run(
+        video, classes=CLASSES, known_classes=True)
+    assert questions(other) == (4, 0) and other.run.models["lvlm"] == "model B|answers=all"
+    assert not np.allclose(other.classes["Diving"].curves.start_raw, first.classes["Diving"].curves.start_raw)
+    again = ZealPipeline(cfg, lvlm=LVLMScorer(qwen.model, qwen.processor, "model A")).run(
+        video, classes=CLASSES, known_classes=True)
+    assert questions(again) == (0, 4)
+    np.testing.assert_array_equal(again.classes["Diving"].curves.start_raw, first.classes["Diving"].curves.start_raw)
+
+
+def test_paper_preset_is_the_published_setting():
+    import textwrap
+
+    from zeal.config import PROMPT_TEMPLATE, get_preset, list_presets
+    from zeal.queries import prompt_text
+
+    paper = get_preset("paper")
+    label, question = "CliffDiving", "Is the person standing on the edge of a cliff above water?"
+    # the published stage 4 sends a dedented triple-quoted f-string
+    published = textwrap.dedent(f"""
+            This is a frame from a video of {label}.
+            {question} Only answer yes or no.
+        """)
+    assert prompt_text(label, question, paper.lvlm.prompt_template) == published
+    assert paper.lvlm.prompt_template == "\nThis is a frame from a video of {label}.\n{question} Only answer yes or no.\n"
+    assert paper.lvlm.answer_spellings == "exact" and paper.lvlm.model == "llava-hf/llava-onevision-qwen2-7b-ov-hf"
+    assert (paper.clip.model, paper.clip.pretrained) == ("EVA02-E-14-plus", "laion2b_s9b_b144k")
+    assert (paper.clip.filter_text, paper.clip.top_k, paper.clip.n_filter_frames) == ("description", 3, 8)
+    assert paper.video.fps == 1.0 and paper.video.max_side is None  # full-size frames, as decord gives them
+    for name in set(list_presets()) - {"paper"}:  # the others keep our choices
+        other = get_preset(name)
+        assert (other.lvlm.prompt_template, other.lvlm.answer_spellings, other.clip.filter_text) == \
+            (PROMPT_TEMPLATE, "all", "name")
+
+
+@pytest.mark.parametrize("filter_text", ["description", "name"])
+def test_class_filtering_ranks_the_mean_of_8_frames_against_names_or_descriptions(tiny, video, tmp_path, filter_text):
+    """The published stage 3: the frames at indices linspace(0, N-1, 8) truncated, their mean CLIP
+    feature, dot the classes' description features (or, by default, their names' features)."""
+    from zeal.scorers.clip import ClipScorer, class_text
+    from zeal.video import expected_samples, frames_at, probe
+
+    cfg = tiny_config(tiny, tmp_path / "cache", clip={"filter_text": filter_text, "top_k": 2},
+                      video={"fps": 2.0, "max_side": 128})
+    names = ["CliffDiving", "Diving", "Billiards", "GolfSwing", "LongJump"]
+    queries = lookup(names)
+    result = ZealPipeline.from_config(cfg).run(video, queries=queries)
+    n = expected_samples(probe(video), 2.0)  # 10 s at 2 fps: 21 frames
+    idx = [int(i) for i in np.linspace(0, n - 1, 8)]
+    assert idx == [0, 2, 5, 8, 11, 14, 17, 20]  # truncated, not rounded (rounding gives 3, 6, 9, ...)
+    clip = ClipScorer.from_pretrained(tiny.clip_model, tiny.clip_ckpt, device="cpu")
+    feats = clip.embed_images(list(frames_at(video, np.array(idx) / 2.0, max_side=128).images))
+    texts = [queries[c].description if filter_text == "description" else class_text(c) for c in names]
+    dots = clip.embed_texts(texts) @ feats.mean(axis=0)
+    want = [names[i] for i in np.argsort(-dots, kind="stable")]
+    assert [name for name, _ in result.run.ranking] == want
+    assert list(result.classes) == want[:2]
+    scale = np.linalg.norm(feats.mean(axis=0))  # the ranking scores are cosines: the dot over |mean|
+    np.testing.assert_allclose([s for _, s in result.run.ranking], np.sort(dots)[::-1] / scale, atol=1e-5)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from cli_support import DATA, SHORT_CLIP, model_flags, tiny_models
+from cli_support import DATA, SHORT_CLIP, model_flags
+from tiny_models import tiny_config
 from zeal.cli import main
-from zeal.config import ZealConfig, with_overrides
 from zeal.errors import ZealError
 from zeal.pipeline import ZealPipeline
 from zeal.project import PROJECT_FILE, Project, ProjectError, export_project
@@ -27,18 +27,12 @@ CLASSES = ["Diving", "CliffDiving"]
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    return tiny_models(tmp_path_factory.mktemp("project_models"))
+def models(tiny):
+    return tiny
 
 
 def pipeline(models, cache: Path) -> ZealPipeline:
-    from zeal.clip_scorer import register_model_config
-
-    clip = register_model_config(models["clip_config"])
-    cfg = with_overrides(ZealConfig(), clip={"model": clip, "pretrained": models["clip_ckpt"], "device": "cpu"},
-                         lvlm={"model": models["lvlm"], "device": "cpu"}, video={"fps": 2.0, "max_side": 128})
-    cfg.cache_dir = str(cache)
-    return ZealPipeline.from_config(cfg)
+    return ZealPipeline.from_config(tiny_config(models, cache, video={"fps": 2.0, "max_side": 128}))
 
 
 def with_classes(project: Project) -> Project:

@@ -21,10 +21,11 @@ import pytest
 
 from openai_lvlm_server import LVLMTestServer
 from tiny_models import build_tiny_llava_onevision
-from zeal import remote_scorer
 from zeal.errors import ConfigError, ModelError
 from zeal.queries import prompt_text
-from zeal.remote_scorer import RemoteScorer, p_yes_from_top_logprobs
+from zeal.scorers import remote as remote_scorer
+from zeal.scorers.answers import BOUND_TOLERANCE, plain_spellings, read_top_logprobs, resolve_answer_ids
+from zeal.scorers.remote import RemoteScorer
 
 SERVED = "tiny-lvlm"
 TOL = 1e-4
@@ -50,8 +51,6 @@ def _lift_answer_rows(folder):
     """Raise the logits of every yes/no spelling into the top 20 without changing P(yes) (see above)."""
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
-
-    from zeal.lvlm_scorer import resolve_answer_ids
 
     processor = AutoProcessor.from_pretrained(str(folder))
     model = AutoModelForImageTextToText.from_pretrained(str(folder), dtype=torch.float32).eval()
@@ -105,10 +104,10 @@ def frames():
 def expected(lifted, frames):
     """The local scorer's P(yes) for the same model, frames and texts: what every remote run must give.
     (The scorer is built from the weights just saved; the server loads them from the folder.)"""
-    from zeal.lvlm_scorer import LVLMScorer
+    from zeal.scorers.local import LVLMScorer
 
     folder, model, processor = lifted
-    out = LVLMScorer(model, processor, model_id=str(folder)).p_yes(frames, TEXTS)
+    out = LVLMScorer(model, processor, str(folder)).p_yes(frames, TEXTS)
     # Spread across frames and questions, so that equality says something.
     assert out.std() > 0.05
     return out
@@ -117,8 +116,8 @@ def expected(lifted, frames):
 @pytest.fixture(scope="module")
 def _server(lifted):
     # The very weights the local scorer ran, already in memory (loading the folder again costs seconds).
-    _, model, processor = lifted
-    with LVLMTestServer(served_name=SERVED, model=model, processor=processor) as server:
+    folder, model, processor = lifted
+    with LVLMTestServer(served_name=SERVED, model=model, processor=processor, root=str(folder)) as server:
         yield server
 
 
@@ -136,8 +135,6 @@ def server(_server):
 
 
 def ANSWER_IDS(server) -> list[int]:  # noqa: N802 - reads as a constant of the served model
-    from zeal.lvlm_scorer import resolve_answer_ids
-
     ids = resolve_answer_ids(server.tokenizer)
     return [*ids.yes, *ids.no]
 
@@ -152,26 +149,26 @@ def _scorer(*urls: str, **kwargs) -> RemoteScorer:
 
 def test_p_yes_gathers_every_spelling():
     top = [(" Yes", -0.5), ("yes", -2.0), ("▁YES", -4.0), ("No", -1.5), ("Ġno", -3.0), ("maybe", -6.0),
-           ("yes.", -1.0), ("nope", -0.7)]
+           ("yes.", -1.0), ("nope", -0.7), ("\tno", -0.9)]
     yes = np.logaddexp.reduce([-0.5, -2.0, -4.0])
     no = np.logaddexp.reduce([-1.5, -3.0])
-    p, bounded = p_yes_from_top_logprobs(top)
-    assert bounded == 0
-    assert p == pytest.approx(1 / (1 + np.exp(no - yes)), abs=1e-12)
+    answer = read_top_logprobs(top, plain_spellings())
+    assert answer.absent == 0 and not answer.bounded
+    assert answer.p_yes == pytest.approx(1 / (1 + np.exp(no - yes)), abs=1e-12)
 
 
 def test_p_yes_bounds_an_absent_side_with_the_smallest_logprob():
-    p, bounded = p_yes_from_top_logprobs([("Yes", -0.1), ("the", -2.0), ("a", -5.0)])
-    assert bounded == 1 and p == pytest.approx(1 / (1 + np.exp(-5.0 + 0.1)))
-    p, bounded = p_yes_from_top_logprobs([("No", -0.2), ("a", -3.0)])
-    assert bounded == 1 and p == pytest.approx(1 / (1 + np.exp(-0.2 + 3.0)))
-    p, bounded = p_yes_from_top_logprobs([("the", -0.2), ("a", -3.0)])
-    assert bounded == 2 and p == 0.5
+    answer = read_top_logprobs([("Yes", -0.1), ("the", -2.0), ("a", -5.0)], plain_spellings())
+    assert answer.absent == 1 and answer.bounded and answer.p_yes == pytest.approx(1 / (1 + np.exp(-5.0 + 0.1)))
+    answer = read_top_logprobs([("No", -0.2), ("a", -3.0)], plain_spellings())
+    assert answer.absent == 1 and answer.bounded and answer.p_yes == pytest.approx(1 / (1 + np.exp(-0.2 + 3.0)))
+    answer = read_top_logprobs([("the", -0.2), ("a", -3.0)], plain_spellings())
+    assert answer.absent == 2 and answer.bounded and answer.p_yes == 0.5
 
 
 def test_spec_parsing_and_errors():
     s = RemoteScorer.from_spec("openai:org/model-7b@http://a:8000/v1/, https://b/v1")
-    assert s.model_id == "openai:org/model-7b"
+    assert s.model == "org/model-7b"
     assert s.urls == ["http://a:8000/v1", "https://b/v1"]
     for bad in ["org/model@http://a", "openai:@http://a", "openai:model", "openai:model@", "openai:m@ftp://x"]:
         with pytest.raises(ConfigError, match="openai:|http"):
@@ -291,8 +288,14 @@ def test_exhausted_retries_raise_a_resumable_model_error(server, frames):
 
 
 def test_client_errors_are_not_retried(server, frames):
+    # A name the server does not serve: found out from its model list, before any scoring request.
     scorer = RemoteScorer.from_spec(f"openai:no-such-model@{server.url}", max_retries=5, **FAST)
-    with scorer, pytest.raises(ModelError, match="HTTP 404") as info:
+    with scorer, pytest.raises(ModelError, match=r"does not serve a model named 'no-such-model'.*tiny-lvlm"):
+        scorer.p_yes(frames[:1], TEXTS[:1])
+    assert len(server.records) == 0
+    # A request the server refuses (more log-probs than it allows) is sent once, not retried.
+    scorer = _scorer(server.url, top_logprobs=21, max_retries=5)
+    with scorer, pytest.raises(ModelError, match="HTTP 400") as info:
         scorer.p_yes(frames[:1], TEXTS[:1])
     assert len(server.records) == 1
     assert "resume" not in str(info.value)  # retrying later would not help: the request is wrong
@@ -346,32 +349,28 @@ CLIP_FILE = "tests_data_test.mp4"  # 10 s real clip
 CLASSES = ["CliffDiving", "Diving"]
 
 
-def _pipeline_config(tmp_path, clip, lvlm_model: str):
-    from zeal.config import ZealConfig, with_overrides
+def _pipeline_config(tmp_path, tiny, lvlm_model: str):
+    """The tests' tiny configuration with this LVLM (a folder or an openai:... spec), a few small frames."""
+    from tiny_models import tiny_config
 
-    cfg = with_overrides(ZealConfig(), clip={"model": clip[0], "pretrained": clip[1], "device": "cpu"},
-                         lvlm={"model": lvlm_model, "device": "cpu"},
-                         video={"fps": 0.5, "max_side": 96, "chunk": 2})
-    cfg.cache_dir = str(tmp_path / "cache")
-    return cfg
+    return tiny_config(tiny, tmp_path / "cache", lvlm={"model": lvlm_model},
+                       video={"fps": 0.5, "max_side": 96, "chunk": 2})
 
 
-def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, lifted, data_dir, tmp_path):
-    from tiny_clip import build_tiny_clip
-    from zeal.lvlm_scorer import LVLMScorer
+def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, lifted, data_dir, tmp_path, tiny):
+    from zeal.scorers.local import LVLMScorer
     from zeal.pipeline import ZealPipeline
 
     folder, model, processor = lifted
-    clip = build_tiny_clip(tmp_path / "clip")
     video = str(data_dir / CLIP_FILE)
-    local = ZealPipeline(_pipeline_config(tmp_path / "local", clip, str(folder)),
-                         lvlm=LVLMScorer(model, processor, model_id=str(folder)))
+    local = ZealPipeline(_pipeline_config(tmp_path / "local", tiny, str(folder)),
+                         lvlm=LVLMScorer(model, processor, str(folder)))
     want = local.run(video, classes=CLASSES, known_classes=True)
     n_requests = len(want.times_s) * 2 * len(CLASSES)
 
     # The remote run fails for good after some frames: a ModelError, with the finished chunks cached.
     spec = f"openai:{SERVED}@{server.url}"
-    cfg = _pipeline_config(tmp_path / "remote", clip, spec)
+    cfg = _pipeline_config(tmp_path / "remote", tiny, spec)
     scorer = RemoteScorer.from_spec(spec, max_in_flight=4, max_retries=1, **FAST)
     server.delay_s = 0.02
 
@@ -396,8 +395,8 @@ def test_pipeline_on_a_server_equals_local_and_resumes_after_a_failure(server, l
     assert len(server.served()) < n_requests
     assert all(set(ANSWER_IDS(server)) <= set(r.top_ids) for r in server.served())
     assert served_first + len(server.served()) >= n_requests
-    assert got.settings["models"]["lvlm"] == f"openai:{SERVED}"
-    assert got.settings["stats"]["lvlm_requests"]["requests"] == len(server.served())  # counted in the result
+    assert got.run.models["lvlm"].startswith(f"openai:{SERVED}|") and str(folder) in got.run.models["lvlm"]
+    assert got.run.stats["lvlm"]["requests"] == len(server.served())  # counted in the result
     np.testing.assert_array_equal(got.times_s, want.times_s)
     for name in CLASSES:
         for curve in ("start_raw", "end_raw"):
@@ -414,3 +413,118 @@ def test_bounded_answers_are_counted_and_repeated_texts_asked_once(server, frame
         assert scorer.stats["requests"] == 4
         assert scorer.stats["bounded"] == 4 and scorer.stats["bounded_both"] == 0
     np.testing.assert_array_equal(got, np.full((2, 3), 0.5))
+
+
+# --- what the server serves: identity and answer spellings ---------------------------------------------
+
+def test_model_id_holds_what_the_server_says_and_its_spellings(server, model_dir):
+    with _scorer(server.url) as scorer:
+        model_id, spellings = scorer.model_id, scorer.spellings
+    assert model_id.startswith(f"openai:{SERVED}|") and str(model_dir) in model_id and '"max_model_len": 4096' in model_id
+    # the server's own tokenizer (vLLM's /tokenize) gave exactly the local scorer's spellings
+    local = resolve_answer_ids(server.tokenizer)
+    assert spellings.source == "server" and (spellings.yes, spellings.no) == (local.yes, local.no)
+    assert server.tokenize_calls > 0
+    exact = RemoteScorer.from_spec(f"openai:{SERVED}@{server.url}", answer_spellings="exact", **FAST)
+    # the served folder is on this machine: its config.json says llava_onevision -> the vocabulary "yes"/"no"
+    assert (exact.spellings.yes, exact.spellings.no) == ((server.tokenizer.convert_tokens_to_ids("yes"),),
+                                                         (server.tokenizer.convert_tokens_to_ids("no"),))
+    assert exact.model_id != model_id
+
+
+def test_without_tokenize_the_local_copy_then_the_plain_rule_gives_the_spellings(server, model_dir, frames, expected):
+    server.tokenize_enabled = False
+    try:
+        with _scorer(server.url) as scorer:  # the root the server reports is a folder here
+            assert scorer.spellings.source == "tokenizer"
+            np.testing.assert_allclose(scorer.p_yes(frames, TEXTS), expected, atol=TOL, rtol=0)
+        server.root_path = "/models/on-another-machine"
+        with _scorer(server.url) as scorer:  # neither the root nor the served name is here
+            assert scorer.spellings.source == "plain"
+            np.testing.assert_allclose(scorer.p_yes(frames, TEXTS), expected, atol=TOL, rtol=0)
+    finally:
+        server.tokenize_enabled, server.root_path = True, str(model_dir)
+
+
+def test_a_server_that_tells_only_the_name_is_trusted_by_the_name_with_one_warning(server, frames, caplog):
+    server.describe = False
+    listed_before = server.listings
+    try:
+        with caplog.at_level("WARNING", logger="zeal.scorers.remote"), _scorer(server.url) as scorer:
+            scorer.p_yes(frames[:1], TEXTS[:1])
+            scorer.p_yes(frames[1:2], TEXTS[:1])
+            assert scorer.model_id.startswith(f"openai:{SERVED}|answers=")
+    finally:
+        server.describe = True
+    warnings = [r for r in caplog.records if "trusted by the name" in r.getMessage()]
+    assert len(warnings) == 1 and server.listings - listed_before == 1  # asked once, warned once
+
+
+def test_few_top_logprobs_flag_every_answer_a_missing_spelling_could_move(server, frames, expected, caplog):
+    """With top_logprobs=5 most of the 12 spellings are missing from every answer. An answer that is not
+    flagged is within 1e-3 of the local scorer's exact P(yes) (the oracle); the flagged ones are counted
+    and logged."""
+    import base64
+    import hashlib
+
+    with caplog.at_level("WARNING", logger="zeal.scorers.remote"), _scorer(server.url, top_logprobs=5) as scorer:
+        got = scorer.p_yes(frames, TEXTS)
+        flagged, spellings = scorer.stats["bounded"], scorer.spellings
+    row = {hashlib.sha1(base64.b64decode(remote_scorer.encode_image(f).split(",", 1)[1])).hexdigest()[:16]: i
+           for i, f in enumerate(frames)}
+    records = server.served()
+    assert len(records) == got.size and all(len(r.top) == 5 for r in records)
+    answers = [(read_top_logprobs(r.top, spellings), row[r.image_hash], TEXTS.index(r.text)) for r in records]
+    assert sum(a.bounded for a, _, _ in answers) == flagged > 0
+    assert any("could move P(yes) by more than 1e-3" in r.getMessage() for r in caplog.records)
+    for answer, i, j in answers:
+        assert answer.p_yes == got[i, j]
+        if not answer.bounded:
+            assert abs(answer.p_yes - expected[i, j]) <= BOUND_TOLERANCE
+    wrong = int((np.abs(got - expected) > BOUND_TOLERANCE).sum())
+    assert wrong > 0  # the bound has something to catch: 5 log-probs really move P(yes)
+    with _scorer(server.url) as scorer:  # the default top 20 holds every spelling: nothing flagged
+        np.testing.assert_allclose(scorer.p_yes(frames, TEXTS), expected, atol=TOL, rtol=0)
+        assert scorer.stats["bounded"] == 0
+
+
+def test_another_model_behind_the_same_name_never_gets_cached_scores(server, lifted, data_dir, tmp_path, tiny):
+    """Restart the server with other weights under the same served name: the next run asks for every
+    score again, and its curves are the new model's."""
+    import copy
+
+    import torch
+
+    from zeal.pipeline import ZealPipeline
+    from zeal.scorers.local import LVLMScorer
+    from zeal.video import sample
+
+    folder, model, processor = lifted
+    other = copy.deepcopy(model)
+    with torch.no_grad():  # other weights: the head rows of "yes" move, P(yes) changes everywhere
+        ids = resolve_answer_ids(processor.tokenizer)
+        head = other.get_output_embeddings().weight
+        head[list(ids.yes)] += 0.3 * torch.randn(head.shape[1], generator=torch.Generator().manual_seed(5))
+    video = str(data_dir / CLIP_FILE)
+    cfg = _pipeline_config(tmp_path / "remote", tiny, f"openai:{SERVED}@{server.url}")
+    first = ZealPipeline(cfg).run(video, classes=CLASSES, known_classes=True)
+    n_requests = len(server.served())
+    assert n_requests == len(first.times_s) * 2 * len(CLASSES)
+    again = ZealPipeline(cfg).run(video, classes=CLASSES, known_classes=True)  # same model: all cached
+    assert len(server.served()) == n_requests and again.run.stats["questions_scored"] == 0
+
+    server.serve(other, processor, root=str(tmp_path / "other-checkpoint"))
+    try:
+        swapped = ZealPipeline(cfg).run(video, classes=CLASSES, known_classes=True)
+    finally:
+        server.serve(model, processor, root=str(folder))
+    assert len(server.served()) == 2 * n_requests  # every score asked again
+    assert swapped.run.models["lvlm"] != first.run.models["lvlm"]
+    texts = [prompt_text(name, swapped.classes[name].query[kind]) for name in CLASSES for kind in ("start", "end")]
+    frames = [f for chunk in sample(video, fps=cfg.video.fps, max_side=cfg.video.max_side) for f in chunk.images]
+    want = LVLMScorer(other, processor, "other").p_yes(frames, texts)
+    old = LVLMScorer(model, processor, "old").p_yes(frames, texts)
+    got = np.stack([getattr(swapped.classes[name].curves, f"{kind}_raw") for name in CLASSES
+                    for kind in ("start", "end")], axis=1)
+    np.testing.assert_allclose(got, want, atol=TOL, rtol=0)
+    assert np.abs(got - old).max() > 0.01  # the old model's scores would have been wrong

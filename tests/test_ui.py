@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from app_server import EXAMPLE_CLIP, ROOT, SECOND_CLIP, start_app, tiny_models
+from app_server import EXAMPLE_CLIP, ROOT, SECOND_CLIP, start_app
 
 pytestmark = pytest.mark.timeout(300)
 UPLOAD_LIMIT_MB = 1
@@ -29,8 +29,8 @@ CLASSES = ["BasketballDunk", "Diving"]
 
 
 @pytest.fixture(scope="session")
-def models(tmp_path_factory):
-    return tiny_models(tmp_path_factory.mktemp("ui_models"))
+def models(tiny):
+    return tiny.app_flags()
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,7 @@
-"""Tiny random-weight vision-language models of the real architectures, for tests and benchmarks.
+"""Tiny random-weight models of the real architectures, for tests and benchmarks: vision-language
+models (below) and an open_clip CLIP (`build_tiny_clip`), plus `TinyModels` (the set the tests share,
+built once per session by the `tiny` fixture of conftest.py) and `tiny_config` (the configuration that
+points the engine at them).
 
 Each builder makes a model from the REAL config class, the REAL processor classes and a REAL tokenizer
 (copied into tests/data/tokenizers/ with its LICENSE; Pixtral's tekken file ships inside the pinned
@@ -16,8 +19,9 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 DATA = Path(__file__).resolve().parent / "data" / "tokenizers"
 SEED = 0
@@ -297,3 +301,98 @@ def ensure_tiny_models(root: str | Path, archs: list[str] | None = None) -> dict
             marker.write_text(json.dumps({"arch": arch, "seed": SEED}))
         out[arch] = folder
     return out
+
+
+# --- a tiny open_clip CLIP ----------------------------------------------------------------------------
+# A real open_clip CLIP architecture (ViT image tower, transformer text tower, the real BPE tokenizer) at
+# toy size with random weights, saved to a checkpoint file so that it loads through
+# `ClipScorer.from_pretrained(model_name, checkpoint_path)`, the path a user with local weights takes.
+TINY_CLIP_NAME = "zeal-tiny-ViT"
+# Real open_clip config keys; sizes chosen to build in well under a second on a CPU.
+TINY_CLIP_CONFIG = {
+    "embed_dim": 32,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+CLIP_WEIGHTS_SEED = 1234
+
+
+def register_tiny_clip(directory: str | Path) -> str:
+    """Write the config json into `directory` and register it with open_clip; returns the model name."""
+    import open_clip
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config_path = directory / f"{TINY_CLIP_NAME}.json"
+    config_path.write_text(json.dumps(TINY_CLIP_CONFIG, indent=2))
+    if TINY_CLIP_NAME not in open_clip.list_models():
+        open_clip.add_model_config(config_path)
+    return TINY_CLIP_NAME
+
+
+def build_tiny_clip(directory: str | Path, seed: int = CLIP_WEIGHTS_SEED) -> tuple[str, str]:
+    """Register the tiny config and save seeded random weights to `directory/tiny_clip.pt`.
+
+    Returns (model_name, checkpoint_path). The global torch RNG is left untouched.
+    """
+    import open_clip
+    import torch
+
+    name = register_tiny_clip(directory)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = open_clip.create_model(name, pretrained=None)
+        checkpoint = Path(directory) / "tiny_clip.pt"
+        torch.save(model.state_dict(), checkpoint)
+    return name, str(checkpoint)
+
+
+# --- the shared set and the configuration that uses it ------------------------------------------------
+@dataclass
+class TinyModels:
+    """The tiny CLIP (built at once) and tiny LVLMs (each built on first use) under one folder.
+
+    clip_model: the registered open_clip name; clip_config: its config JSON (for --clip-config);
+    clip_ckpt: the weights file; lvlm(arch): the folder of that architecture's tiny LVLM.
+    """
+
+    root: Path
+    clip_model: str = ""
+    clip_config: str = ""
+    clip_ckpt: str = ""
+    _lvlms: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        folder = Path(self.root) / "clip"
+        checkpoint, marker = folder / "tiny_clip.pt", folder / ".complete"
+        if marker.exists():
+            self.clip_model = register_tiny_clip(folder)
+        else:
+            self.clip_model, _ = build_tiny_clip(folder)
+            marker.write_text("ok")
+        self.clip_config, self.clip_ckpt = str(folder / f"{TINY_CLIP_NAME}.json"), str(checkpoint)
+
+    def lvlm(self, arch: str = "qwen2_vl") -> str:
+        if arch not in self._lvlms:
+            self._lvlms[arch] = str(ensure_tiny_models(Path(self.root) / "lvlm", [arch])[arch])
+        return self._lvlms[arch]
+
+    def app_flags(self, arch: str = "qwen2_vl") -> dict[str, str]:
+        """The values of the app's model flags (--lvlm, --clip-model, --clip-pretrained, --clip-config)."""
+        return {"lvlm": self.lvlm(arch), "clip_model": self.clip_model, "clip_pretrained": self.clip_ckpt,
+                "clip_config": self.clip_config}
+
+
+def tiny_config(models: TinyModels, cache_dir: str | Path, arch: str = "qwen2_vl", **sections: dict[str, Any]):
+    """The ZealConfig of the tests: the tiny CLIP and the tiny LVLM of `arch` on the CPU, the score cache
+    in cache_dir; `sections` override settings, e.g. video={"fps": 2}, lvlm={"frames_per_batch": 2}
+    (preset=... starts from a preset instead of the defaults)."""
+    from zeal.config import ZealConfig, get_preset, with_overrides
+
+    preset = sections.pop("preset", None)
+    base = get_preset(preset) if preset else ZealConfig()
+    clip = {"model": models.clip_model, "pretrained": models.clip_ckpt, "device": "cpu", **sections.pop("clip", {})}
+    lvlm = {"model": models.lvlm(arch), "device": "cpu", **sections.pop("lvlm", {})}
+    config = with_overrides(base, clip=clip, lvlm=lvlm, **sections)
+    config.cache_dir = str(cache_dir)
+    return config

@@ -15,14 +15,14 @@ from zeal.export import FORMATS, export
 from zeal.pipeline import Cancelled, ZealPipeline
 from zeal.proposals import propose
 from zeal.queries import ActionQuery, QuerySet, list_libraries, load_library, lookup
-from zeal.types import ClassResult, Curves, Frames, Interval, Result, VideoInfo
+from zeal.types import ClassResult, Curves, Frames, Interval, Result, RunInfo, VideoInfo
 from zeal.video import probe, sample
 
 __all__ = [
     "ActionQuery", "Cancelled", "ClassResult", "ClipConfig", "ConfigError", "Curves", "EvaluationError",
     "ExportError", "ExportWarning", "FORMATS", "Frames", "Interval", "LLMConfig", "LLMError", "LVLMConfig",
     "LabelStudioError", "ModelError",
-    "ProposalParams", "QueryError", "QuerySet", "Result", "VideoConfig", "VideoError", "VideoInfo",
+    "ProposalParams", "QueryError", "QuerySet", "Result", "RunInfo", "VideoConfig", "VideoError", "VideoInfo",
     "ZealConfig", "ZealError", "ZealPipeline", "__version__", "build_config", "evaluate", "export",
     "get_preset", "list_libraries", "list_presets", "load_ground_truth", "load_library",
     "load_predictions", "lookup", "probe", "propose", "sample", "with_overrides",

@@ -87,17 +87,3 @@ class ScoreCache:
         np.savez(buf, values=values, times_s=times_s, complete=np.bool_(complete), schema=np.int64(SCHEMA),
                  checksum=np.str_(_checksum(values, times_s, complete)))
         write_atomic(self._path(key), buf.getvalue())
-
-
-def model_fingerprint(name_or_path: str) -> str:
-    """Identify a model without loading it: a hub name as given, a local file or folder by its
-    resolved path plus the sizes and modification times of its files (new weights, new key)."""
-    path = Path(name_or_path).expanduser()
-    if not path.exists():
-        return name_or_path
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    h = hashlib.blake2b(digest_size=8)
-    for f in files:
-        st = f.stat()
-        h.update(f"{f.relative_to(path.parent)}:{st.st_size}:{st.st_mtime_ns}".encode())
-    return f"{path.resolve()}#{h.hexdigest()}"

@@ -1,4 +1,4 @@
-"""The `zeal` command (also `python -m zeal`): localize, queries, batch, eval, export, presets.
+"""The `zeal` command (also `python -m zeal`): localize, queries, batch, eval, export, reproduce, presets.
 
 Every error caused by the user's input (a ZealError, an unreadable file, a bad flag) is printed as one
 line `zeal: error: <message>` on stderr with exit code 2; `--debug` (anywhere on the line) shows the
@@ -9,21 +9,14 @@ commands that need them, so `zeal --help` and `zeal queries --list` are instant.
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import os
 import sys
-import threading
-import time
-import traceback
 import warnings
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Sequence
 
+from zeal.batch import RESULT_FILE, StageBar, export_all, folder_name, load_result, save_result
 from zeal.errors import ConfigError, ExportWarning, QueryError, ZealError
-from zeal.atomic import write_atomic
 from zeal.review import NOT_REJECTED, PROPOSAL_SETS, select
 from zeal.types import REVIEW_STATES, Result
 
@@ -33,15 +26,8 @@ EXIT_FAILED = 1  # the command ran but some work failed (batch) or an unexpected
 EXIT_USAGE = 2  # the user's input cannot be used; same code argparse uses
 EXIT_INTERRUPTED = 130  # Ctrl-C, as a shell reports SIGINT
 
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 DEFAULT_FORMATS = ("csv", "json")
 DEFAULT_OUT_ROOT = "zeal_out"
-RESULT_FILE = "result.json"
-PREDICTIONS_FILE = "predictions.csv"
-SUMMARY_FILE = "summary.json"
-# Settings that change how fast a run goes but not a single score: left out of the resume key.
-_SPEED_ONLY = {"video": ("chunk",), "clip": ("device", "batch_size"),
-               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight", "request_timeout_s", "max_retries")}
 
 
 class UsageError(ZealError):
@@ -61,14 +47,6 @@ def _split_list(text: str | None) -> list[str]:
     """'A, B,,C' -> ['A', 'B', 'C']."""
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
-
-
-def _folder_name(video: Path) -> str:
-    """The name of a video's own output folder: its stem made safe (a video named `...mp4` has the
-    stem `..`, which would put its files outside the output folder)."""
-    from zeal.export import safe_stem
-
-    return safe_stem(video.stem)
 
 
 def _existing_file(path: str, what: str) -> Path:
@@ -126,28 +104,29 @@ def _seconds(text: str) -> float:
 # --- models and queries from the flags -----------------------------------------------------------
 def _register_clip_config(path: str) -> str:
     """Make a custom open_clip architecture known under the file's stem; returns that name."""
-    from zeal.clip_scorer import register_model_config
+    from zeal.scorers.clip import register_model_config
 
     return register_model_config(str(_existing_file(path, "CLIP model config")))
 
 
-def _build_config(args: argparse.Namespace):
-    """ZealConfig from preset, ZEAL_* environment variables and the model flags."""
+def _build_config(args: argparse.Namespace, default_preset: str | None = None):
+    """ZealConfig from preset (--preset, else default_preset, else $ZEAL_PRESET or balanced), ZEAL_*
+    environment variables and the model flags."""
     from zeal.config import build_config
 
     clip_model = args.clip_model
     if args.clip_config:
         registered = _register_clip_config(args.clip_config)
         clip_model = clip_model or registered
-    return build_config(preset=args.preset, lvlm=args.lvlm, clip_model=clip_model,
+    return build_config(preset=args.preset or default_preset, lvlm=args.lvlm, clip_model=clip_model,
                         clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
                         device=args.device, max_in_flight=args.max_in_flight)
 
 
-def _load_queries(args: argparse.Namespace):
-    """(QuerySet, class names or None) from --queries FILE and/or --classes A,B; checked before any
-    model loads so a typo costs nothing."""
-    from zeal.queries import QuerySet, lookup
+def _load_queries(args: argparse.Namespace, default_library: str | None = None):
+    """The QuerySet of --queries FILE and/or --classes A,B (else the built-in default_library, when
+    given); checked before any model loads so a typo costs nothing."""
+    from zeal.queries import QuerySet, load_library, lookup
 
     classes = _split_list(args.classes)
     if args.queries:
@@ -155,60 +134,11 @@ def _load_queries(args: argparse.Namespace):
         if classes:
             queries = queries.subset(classes)
         return queries
+    if not classes and default_library:
+        return load_library(default_library)
     if not classes:
         raise ConfigError("no classes given: pass --classes A,B (built-in library) or --queries FILE")
     return lookup(classes)
-
-
-def _run_key(config, queries, known_classes: bool, video_hash: str) -> str:
-    """What a finished result depends on: the video's content, the settings that change scores or
-    intervals, the models (local ones by file fingerprint), the questions. Resume skips a video only
-    when its saved result carries the same key."""
-    from zeal.cache import model_fingerprint
-
-    settings = config.to_dict()
-    settings.pop("cache_dir", None)
-    settings.pop("llm", None)
-    for section, names in _SPEED_ONLY.items():
-        for name in names:
-            settings[section].pop(name, None)
-    lvlm = settings["lvlm"]["model"]
-    models = {"clip": model_fingerprint(settings["clip"]["pretrained"]),
-              "lvlm": lvlm if lvlm.startswith("openai:") else model_fingerprint(lvlm)}
-    blob = json.dumps([video_hash, settings, models, queries.to_dict(), bool(known_classes)],
-                      sort_keys=True, default=str)
-    return hashlib.blake2b(blob.encode(), digest_size=16).hexdigest()
-
-
-# --- progress bars --------------------------------------------------------------------------------
-class _StageBar:
-    """One tqdm bar following the pipeline's progress(stage, done, total) calls: a new stage resets
-    the bar's description and total, so a user sees the stage, frames done and the ETA."""
-
-    def __init__(self, label: str, position: int, enabled: bool):
-        self.label, self.position, self.enabled = label, position, enabled
-        self.bar = None
-        self.stage = None
-
-    def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled:
-            return
-        from tqdm import tqdm
-
-        if self.bar is None:
-            self.bar = tqdm(total=total, position=self.position, leave=False, file=sys.stderr,
-                            unit="frame", dynamic_ncols=True)
-        if stage != self.stage:
-            self.stage = stage
-            self.bar.set_description(f"{self.label}: {stage}" if self.label else stage, refresh=False)
-            self.bar.reset(total=max(total, 1))
-        self.bar.n = min(done, self.bar.total or done)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
 
 
 def _summary_lines(result) -> list[str]:
@@ -221,40 +151,6 @@ def _summary_lines(result) -> list[str]:
     return lines
 
 
-def _export_all(result, formats: Sequence[str], out_dir: Path, states: Sequence[str] = NOT_REJECTED,
-                proposals: str = "review", media_url: str | None = None) -> list[Path]:
-    from zeal.export import default_video_id, export, safe_stem
-
-    if "json" in formats and safe_stem(default_video_id(result.video)) == Path(RESULT_FILE).stem:
-        # the JSON export of a video called "result" would be overwritten by result.json
-        raise ConfigError(f"the video {result.video.path!r} is named like {RESULT_FILE}, so its JSON export"
-                          f" would be overwritten; rename the video or leave json out of --format")
-    written: list[Path] = []
-    for fmt in formats:
-        written.extend(Path(p) for p in export(result, fmt, out_dir, states=states, proposals=proposals,
-                                               media_url=media_url))
-    return written
-
-
-def _save_result(result, out_dir: Path) -> Path:
-    path = out_dir / RESULT_FILE
-    write_atomic(path, json.dumps(result.to_dict(), ensure_ascii=False))
-    return path
-
-
-def _load_result(path: Path):
-    from zeal.types import Result
-
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Result.from_dict(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{str(path)!r} is not a JSON file ({exc}); give a result.json written by zeal") from None
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"{str(path)!r} is not a zeal result ({type(exc).__name__}: {exc});"
-                          " give a result.json written by `zeal localize` or `zeal batch`") from None
-
-
 # --- commands -------------------------------------------------------------------------------------
 def cmd_localize(args: argparse.Namespace) -> int:
     """One video -> result.json + the chosen formats in --out."""
@@ -264,17 +160,16 @@ def cmd_localize(args: argparse.Namespace) -> int:
     formats = _check_formats(args.format)
     queries = _load_queries(args)
     config = _build_config(args)
-    out_dir = Path(args.out).expanduser() if args.out else Path(DEFAULT_OUT_ROOT) / _folder_name(video)
+    out_dir = Path(args.out).expanduser() if args.out else Path(DEFAULT_OUT_ROOT) / folder_name(video)
     pipeline = ZealPipeline(config)
-    bar = _StageBar(video.name, 0, not args.quiet)
+    bar = StageBar(video.name, 0, not args.quiet)
     try:
         result = pipeline.run(str(video), queries=queries, known_classes=args.known_classes, progress=bar)
     finally:
         bar.close()
-    result.settings["run_key"] = _run_key(config, queries, args.known_classes, result.settings["video_hash"])
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = _export_all(result, formats, out_dir, proposals=args.proposals, media_url=args.media_url)
-    _save_result(result, out_dir)
+    written = export_all(result, formats, out_dir, proposals=args.proposals, media_url=args.media_url)
+    save_result(result, out_dir)
     print(f"{video.name}: {len(result.times_s)} frames analysed, {len(result.classes)} class(es)")
     for line in _summary_lines(result):
         print(line)
@@ -325,12 +220,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     """A saved result.json -> other formats."""
     path = _existing_file(args.result, "result file")
     formats = _check_formats(args.to)
-    result = _load_result(path)
+    result = load_result(path)
     out_dir = Path(args.out).expanduser() if args.out else path.parent
     out_dir.mkdir(parents=True, exist_ok=True)
     states = REVIEW_STATES if args.all else NOT_REJECTED
-    for p in _export_all(result, formats, out_dir, states=states, proposals=args.proposals,
-                         media_url=args.media_url):
+    for p in export_all(result, formats, out_dir, states=states, proposals=args.proposals,
+                        media_url=args.media_url):
         print(f"wrote {p}")
     return EXIT_OK
 
@@ -351,162 +246,42 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 # --- batch ------------------------------------------------------------------------------------------
-def _list_videos(source: str) -> list[Path]:
-    """A folder's videos (by extension, not recursive) or the paths listed in a text file (one per
-    line; blank lines and # comments skipped; relative paths are relative to the list file)."""
-    src = Path(source).expanduser()
-    if src.is_dir():
-        videos = [p.resolve() for p in src.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS]
-        if not videos:
-            raise ConfigError(f"no videos in folder {str(src)!r} (looked for {', '.join(VIDEO_EXTENSIONS)})")
-        videos = sorted(videos)
-    elif src.is_file():
-        try:
-            lines = src.read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise ConfigError(f"{str(src)!r} is neither a folder nor a text file listing videos") from None
-        videos = []
-        for n, line in enumerate(lines, 1):
-            line = line.strip()
-            if not line or line.startswith("#"):
-                continue
-            p = Path(line).expanduser()
-            videos.append((p if p.is_absolute() else src.parent / p).resolve())
-        if not videos:
-            raise ConfigError(f"list file {str(src)!r} names no videos (one path per line)")
-    else:
-        raise ConfigError(f"{str(src)!r} does not exist; give a folder of videos or a text file listing them")
-    stems: dict[str, Path] = {}
-    for v in videos:
-        name = _folder_name(v)
-        if name in stems and stems[name] != v:
-            raise ConfigError(f"two videos share the name {name!r} ({stems[name]} and {v}); each video's"
-                              " results go to OUT/<name>/, so rename one of them")
-        stems[name] = v
-    return list(dict.fromkeys(videos))
+def cmd_batch(args: argparse.Namespace) -> int:
+    """Many videos -> OUT/<stem>/result.json + formats, OUT/predictions.csv, OUT/summary.json; or,
+    with --project DIR, into a project folder the app opens."""
+    from zeal.batch import Batch, BatchItem, list_videos
+    from zeal.pipeline import ZealPipeline
 
-
-@dataclass
-class _Item:
-    """One video of a batch and what became of it."""
-
-    video: Path
-    status: str = "pending"  # pending | done | skipped | failed
-    error: str | None = None
-    seconds: float = 0.0
-    intervals: int = 0
-    result: Any = field(default=None, repr=False)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"video": str(self.video), "video_id": self.video.stem, "status": self.status,
-                "error": self.error, "seconds": round(self.seconds, 3), "intervals": self.intervals}
-
-
-class _Batch:
-    """State of a running batch; the combined CSV and the summary are rewritten (atomically) after
-    every video, so a killed batch leaves consistent files behind."""
-
-    def __init__(self, args: argparse.Namespace, items: list[_Item], out: Path, config, queries,
-                 formats: list[str]):
-        from zeal.pipeline import ZealPipeline
-
-        self.args, self.items, self.out, self.config = args, items, out, config
-        self.queries, self.formats = queries, formats
-        self.pipeline = ZealPipeline(config)
-        self.keys: dict[Path, str] = {}
-        self.lock = threading.Lock()
-        self.slots = list(range(args.workers))
-
-    def check_finished(self, item: _Item) -> None:
-        """Mark the item skipped when OUT/<name>/result.json was made with the same settings,
-        queries and video content; a video that cannot even be hashed is marked failed."""
-        from zeal import video as video_io
-
-        try:
-            key = _run_key(self.config, self.queries, self.args.known_classes, video_io.video_hash(str(item.video)))
-        except (ZealError, OSError) as exc:
-            item.status, item.error = "failed", str(exc) or type(exc).__name__
-            return
-        self.keys[item.video] = key
-        path = self.out / _folder_name(item.video) / RESULT_FILE
-        if not path.exists():
-            return
-        try:
-            result = _load_result(path)
-        except ZealError:
-            return  # unreadable: compute it again
-        if result.settings.get("run_key") == key:
-            item.result, item.status = result, "skipped"
-            item.intervals = len(result.intervals)
-
-    def load_models(self) -> None:
-        """Load both models before the first video, so a bad model path is one error, not one
-        failure per video."""
-        # The properties load the models on first access.
-        _ = self.pipeline.clip
-        _ = self.pipeline.lvlm
-
-    def process(self, item: _Item) -> None:
-        """Run one video; its errors are recorded, never raised (the batch goes on)."""
-        with self.lock:
-            slot = self.slots.pop(0)
-        bar = _StageBar(item.video.name, slot + 1, not self.args.quiet)
-        t0 = time.monotonic()
-        try:
-            result = self.pipeline.run(str(item.video), queries=self.queries,
-                                       known_classes=self.args.known_classes, progress=bar)
-            result.settings["run_key"] = self.keys[item.video]
-            out_dir = self.out / _folder_name(item.video)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            _export_all(result, self.formats, out_dir, proposals=self.args.proposals,
-                        media_url=self.args.media_url)
-            _save_result(result, out_dir)  # written last: it marks the video finished
-            item.result, item.status = result, "done"
-            item.intervals = len(result.intervals)
-        except (ZealError, OSError) as exc:
-            item.status, item.error = "failed", str(exc) or type(exc).__name__
-        except Exception as exc:  # a bug on one video must not lose the rest of the night's work
-            item.status, item.error = "failed", f"unexpected {type(exc).__name__}: {exc}"
-            if self.args.debug:
-                traceback.print_exc()
-        finally:
-            bar.close()
-            item.seconds = time.monotonic() - t0
-            with self.lock:
-                self.slots.append(slot)
-                self.slots.sort()
-                self.write_outputs()
-
-    def write_outputs(self) -> None:
-        """predictions.csv (evaluation shape, every finished video in list order) and summary.json."""
-        from zeal.export import predictions_rows, write_predictions_csv
-
-        rows = []
-        for item in self.items:
-            if item.result is not None:
-                rows.extend(predictions_rows(item.result, item.video.stem))
-        write_predictions_csv(rows, self.out / PREDICTIONS_FILE)
-        summary = {"out": str(self.out), "counts": self.counts(),
-                   "videos": [i.to_dict() for i in self.items],
-                   "settings": {"queries": self.queries.names, "known_classes": self.args.known_classes,
-                                "formats": self.formats, "config": self.config.to_dict()}}
-        write_atomic(self.out / SUMMARY_FILE, json.dumps(summary, indent=2, ensure_ascii=False))
-
-    def counts(self) -> dict[str, int]:
-        return {s: sum(1 for i in self.items if i.status == s) for s in ("done", "skipped", "failed", "pending")}
+    if args.project:
+        return cmd_batch_project(args)
+    if not args.out:
+        raise ConfigError("give --out OUT (a results folder) or --project DIR (a project the app opens)")
+    videos = list_videos(args.source)
+    formats = _check_formats(args.format)
+    queries = _load_queries(args)
+    config = _build_config(args)
+    out = Path(args.out).expanduser()
+    items = [BatchItem(v, queries, args.known_classes) for v in videos]
+    batch = Batch(ZealPipeline(config), items, out, formats,
+                  {"queries": queries.names, "known_classes": args.known_classes},
+                  workers=args.workers, quiet=args.quiet, debug=args.debug, proposals=args.proposals,
+                  media_url=args.media_url)
+    counts = batch.run()
+    _print_counts(items, counts, out)
+    return EXIT_FAILED if counts["failed"] else EXIT_OK
 
 
 def cmd_batch_project(args: argparse.Namespace) -> int:
     """Many videos into a project folder (the app's format): each is added in place and scored,
     with every interval a person reviewed in the app kept. Resumable: a video whose result was made
     with the same settings, questions and content is skipped."""
-    from zeal import video as video_io
+    from zeal.batch import StageBar, list_videos
     from zeal.pipeline import ZealPipeline
     from zeal.project import Project
     from zeal.queries import QuerySet
     from zeal.review import carry_over
 
-    videos = _list_videos(args.source)
+    videos = list_videos(args.source)
     project = Project.open(Path(args.project).expanduser())
     st = project.settings
     if args.classes or args.queries:  # the questions given here become the project's
@@ -518,25 +293,25 @@ def cmd_batch_project(args: argparse.Namespace) -> int:
     elif not st.classes:
         raise ConfigError(f"the project {project.root} has no classes yet: pass --classes A,B or --queries FILE")
     queries = QuerySet.from_dict({c: st.queries[c] for c in st.classes})
-    config = _build_config(args)
-    pipeline = ZealPipeline(config)
+    pipeline = ZealPipeline(_build_config(args))
     failed = done = skipped = 0
     for video in videos:
+        entry = None
         try:
             entry, _ = project.add_video(video, copy=False)
-            key = _run_key(config, queries, st.known_classes, entry.id)
+            key = pipeline.run_key(entry.id, queries, st.known_classes)
             rec = project.record(entry.id)
-            if rec.result is not None and rec.result.settings.get("run_key") == key:
+            if rec.result is not None and rec.result.run is not None and rec.result.run.run_key == key:
                 skipped += 1
                 continue
             project.set_status(entry.id, "scoring", 0.0, "")
-            bar = _StageBar(video.name, 0, not args.quiet)
+            bar = StageBar(video.name, 0, not args.quiet)
             try:
-                fresh = pipeline.run(str(video), queries=queries, known_classes=st.known_classes, progress=bar)
+                fresh = pipeline.run(str(video), queries=queries, known_classes=st.known_classes, progress=bar,
+                                     video_hash=entry.id)
             finally:
                 bar.close()
             fresh = pipeline.repropose(fresh, st.proposals)
-            fresh.settings["run_key"] = key
             with rec.lock:
                 rec.result, _ = carry_over(rec.result, fresh, suppressed=rec.review.deleted)
                 rec.review.rev += 1
@@ -547,67 +322,39 @@ def cmd_batch_project(args: argparse.Namespace) -> int:
         except (ZealError, OSError) as exc:
             failed += 1
             print(f"  FAILED {video}: {exc}", file=sys.stderr)
-            vid = video_io.video_hash(video) if video.is_file() else None
-            if vid in project.videos:
-                project.set_status(vid, "failed", 0.0, str(exc))
+            if entry is not None:
+                project.set_status(entry.id, "failed", 0.0, str(exc))
     print(f"{len(videos)} video(s) into project {project.root}: {done} scored, {skipped} already done (skipped), "
           f"{failed} failed; open it with `python app.py --project {project.root}`")
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def cmd_batch(args: argparse.Namespace) -> int:
-    """Many videos -> OUT/<stem>/result.json + formats, OUT/predictions.csv, OUT/summary.json."""
-    if args.project:
-        return cmd_batch_project(args)
-    if not args.out:
-        raise ConfigError("give --out OUT (a results folder) or --project DIR (a project the app opens)")
-    videos = _list_videos(args.source)
-    formats = _check_formats(args.format)
-    queries = _load_queries(args)
-    config = _build_config(args)
-    out = Path(args.out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
-    items = [_Item(v) for v in videos]
-    batch = _Batch(args, items, out, config, queries, formats)
-    for item in items:
-        batch.check_finished(item)
-    pending = [i for i in items if i.status == "pending"]
-    overall = None
-    try:
-        if pending:
-            batch.load_models()
-        if not args.quiet:
-            from tqdm import tqdm
+def _print_counts(items, counts: dict[str, int], out: Path) -> None:
+    from zeal.batch import PREDICTIONS_FILE, SUMMARY_FILE
 
-            overall = tqdm(total=len(items), initial=len(items) - len(pending), position=0, desc="videos",
-                           unit="video", file=sys.stderr, dynamic_ncols=True)
-
-        def run_one(item: _Item) -> None:
-            batch.process(item)
-            if overall is not None:
-                overall.update(1)
-
-        if args.workers == 1:
-            for item in pending:
-                run_one(item)
-        else:
-            # Threads share one pipeline, so the models load once; on one GPU the gain is mostly
-            # decoding one video while another is being scored.
-            with ThreadPoolExecutor(max_workers=args.workers, thread_name_prefix="zeal-batch") as pool:
-                list(pool.map(run_one, pending))
-    finally:
-        if overall is not None:
-            overall.close()
-        with batch.lock:
-            batch.write_outputs()
-    counts = batch.counts()
     print(f"{len(items)} video(s): {counts['done']} analysed, {counts['skipped']} already done (skipped),"
           f" {counts['failed']} failed")
     for item in items:
         if item.status == "failed":
             print(f"  FAILED {item.video}: {item.error}")
     print(f"wrote {out / PREDICTIONS_FILE} and {out / SUMMARY_FILE}")
-    return EXIT_FAILED if counts["failed"] else EXIT_OK
+
+
+def cmd_reproduce(args: argparse.Namespace) -> int:
+    """The paper's THUMOS14 table: batch with the paper preset, evaluate, print beside the paper."""
+    from zeal.reproduce import reproduce_thumos14
+
+    config = _build_config(args, default_preset="paper")
+    queries = _load_queries(args, default_library="thumos14")
+    report = reproduce_thumos14(config, queries, videos=Path(args.videos).expanduser(),
+                                out=Path(args.out).expanduser(), known_classes=args.known_classes,
+                                ground_truth=args.ground_truth, workers=args.workers, quiet=args.quiet,
+                                debug=args.debug)
+    _print_counts(report.items, report.counts, report.out)
+    print()
+    print(report.table)
+    print(f"\nwrote {report.out / 'table.txt'} and {report.out / 'report.json'}")
+    return EXIT_FAILED if report.counts["failed"] else EXIT_OK
 
 
 def cmd_eval(argv: list[str]) -> int:
@@ -747,6 +494,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     _serve_ls_parser(sub, models)
+
+    p = sub.add_parser("reproduce", parents=[models], help="reproduce the paper's THUMOS14 table (Table 1)",
+                       description="Run the THUMOS14 test videos found in --videos (those with ground truth)"
+                                   " with the paper preset, evaluate them with the paper's protocol (all classes;"
+                                   " mean of 10 seeded draws of 50%% and of 25%% of the classes) and print the"
+                                   " table beside the paper's figures. Resumable: run it again to continue.")
+    p.add_argument("benchmark", choices=["thumos14"], help="the benchmark (thumos14)")
+    p.add_argument("--videos", required=True, metavar="DIR", help="folder holding the THUMOS14 test videos")
+    p.add_argument("--out", required=True, metavar="RUNS", help="output folder (one subfolder per setting)")
+    p.add_argument("--known-classes", action="store_true",
+                   help="each video's classes are known (the paper's ✛ rows): no CLIP filtering")
+    p.add_argument("--ground-truth", metavar="PATH",
+                   help="THUMOS14 test annotations: the official per-class folder (<Class>_test.txt), an"
+                        " ActivityNet JSON or a CSV (default: searched in and next to --videos)")
+    p.add_argument("--queries", metavar="FILE", help="query JSON (default: the built-in thumos14 library)")
+    p.add_argument("--classes", help=argparse.SUPPRESS)
+    p.add_argument("--workers", type=_positive_int, default=1, help="videos in parallel (default 1)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("presets", help="list the model presets and their download sizes")
     p.set_defaults(func=cmd_presets)

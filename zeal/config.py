@@ -15,6 +15,13 @@ from zeal.errors import ConfigError
 
 # The question prompt of the paper (Sec. 3.3); {label} is the class, {question} a yes/no question.
 PROMPT_TEMPLATE = "This is a frame from a video of {label}. {question} Only answer yes or no."
+# The prompt the published code sends (stage 4, score strategy SEQ): a dedented triple-quoted string,
+# so a newline before and after each sentence line.
+PAPER_PROMPT_TEMPLATE = "\nThis is a frame from a video of {label}.\n{question} Only answer yes or no.\n"
+# How class filtering (step 2) describes a class to CLIP: its name (as the paper says) or its
+# description (as the published stage 3 does).
+FILTER_TEXTS = ("name", "description")
+ANSWER_SPELLINGS = ("all", "exact")
 
 
 @dataclass(frozen=True)
@@ -63,7 +70,11 @@ class VideoConfig:
 
 @dataclass
 class ClipConfig:
-    """open_clip model for class filtering and actionness. pretrained may be a tag or a local file."""
+    """open_clip model for class filtering and actionness. pretrained may be a tag or a local file.
+
+    top_k: classes kept by filtering; n_filter_frames: frames whose mean feature is ranked against the
+    classes; filter_text: "name" (the class name, as the paper describes) or "description" (the class
+    description, as the published code does)."""
 
     model: str = "EVA02-L-14"
     pretrained: str = "merged2b_s4b_b131k"
@@ -71,6 +82,14 @@ class ClipConfig:
     n_filter_frames: int = 8
     batch_size: int = 32
     device: str = "auto"
+    filter_text: str = "name"
+
+    def __post_init__(self) -> None:
+        if self.filter_text not in FILTER_TEXTS:
+            raise ConfigError(f"filter_text must be one of {FILTER_TEXTS}, got {self.filter_text!r}")
+        if self.top_k < 1 or self.n_filter_frames < 1:
+            raise ConfigError(f"top_k and n_filter_frames must be at least 1, got {self.top_k} and"
+                              f" {self.n_filter_frames}")
 
 
 @dataclass
@@ -78,6 +97,8 @@ class LVLMConfig:
     """The vision-language model that answers the questions.
 
     model: a Hugging Face id or local folder, or "openai:MODEL@BASE_URL[,BASE_URL...]" for a server.
+    answer_spellings: "all" (every single-token spelling of yes/no counts) or "exact" (the one spelling
+    the published code reads for the architecture; see zeal.scorers.answers).
     max_in_flight, request_timeout_s, max_retries: apply to a server only (requests in flight over
     all its URLs; seconds per request; retries of a failed request).
     """
@@ -90,6 +111,11 @@ class LVLMConfig:
     max_in_flight: int = 16
     request_timeout_s: float = 60.0
     max_retries: int = 5
+    answer_spellings: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.answer_spellings not in ANSWER_SPELLINGS:
+            raise ConfigError(f"answer_spellings must be one of {ANSWER_SPELLINGS}, got {self.answer_spellings!r}")
 
 
 @dataclass
@@ -152,10 +178,16 @@ class Preset:
 
 
 _PRESETS: dict[str, Preset] = {
+    # The published code's inputs: its prompt verbatim, its one answer spelling, its CLIP, 1 fps,
+    # full-size frames, and its class filtering (8 frames against the classes' descriptions, top 3).
     "paper": Preset(
-        "The paper's setting: EVA02-E-14-plus CLIP + LLaVA-OneVision 7B (one 24 GB+ GPU).",
-        ZealConfig(clip=ClipConfig("EVA02-E-14-plus", "laion2b_s9b_b144k"),
-                   lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-7b-ov-hf")),
+        "The published setting: EVA02-E-14-plus CLIP + LLaVA-OneVision 7B, its prompt, answer tokens and"
+        " class filtering (one 24 GB+ GPU).",
+        ZealConfig(video=VideoConfig(fps=1.0, max_side=None),
+                   clip=ClipConfig("EVA02-E-14-plus", "laion2b_s9b_b144k", top_k=3, n_filter_frames=8,
+                                   filter_text="description"),
+                   lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-7b-ov-hf", prompt_template=PAPER_PROMPT_TEMPLATE,
+                                   answer_spellings="exact")),
         approx_size_gb=35.0),
     "balanced": Preset(
         "EVA02-L-14 CLIP + LLaVA-OneVision 7B: nearly the paper's quality, a smaller CLIP.",
@@ -204,6 +236,23 @@ def with_overrides(config: ZealConfig, **sections: dict[str, Any]) -> ZealConfig
             raise ConfigError(f"unknown setting(s) {sorted(unknown)} in {name!r}; known: {sorted(known)}")
         setattr(out, name, replace(section, **values))
     return out
+
+
+# Settings that change how fast a run goes but not a single score or interval: left out of a
+# result's run key, so a run resumed with other batch sizes still counts as the same run.
+SPEED_ONLY = {"video": ("chunk",), "clip": ("device", "batch_size"),
+              "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight", "request_timeout_s", "max_retries")}
+
+
+def result_settings(config: ZealConfig) -> dict[str, Any]:
+    """The settings a result depends on (no speed-only settings, no cache folder, no LLM)."""
+    settings = config.to_dict()
+    settings.pop("cache_dir", None)
+    settings.pop("llm", None)
+    for section, names in SPEED_ONLY.items():
+        for name in names:
+            settings[section].pop(name, None)
+    return settings
 
 
 # Environment variables that point the app and the CLI at models (flags take precedence).

@@ -27,6 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from zeal.errors import EvaluationError
+from zeal.types import PREDICTION_COLUMNS
 
 __all__ = [
     "DEFAULT_TIOUS", "EvalReport", "GroundTruth", "Predictions", "average_precision", "eval_main",
@@ -40,7 +41,6 @@ GroundTruth = dict[str, list[tuple[str, float, float]]]
 Predictions = dict[str, list[tuple[str, float, float, float]]]
 
 DEFAULT_TIOUS = (0.3, 0.4, 0.5, 0.6, 0.7)
-PREDICTION_COLUMNS = ("video-id", "t-start", "t-end", "label", "score")
 # THUMOS14 marks unclear stretches with this pseudo-class; they are not actions to detect.
 AMBIGUOUS = "Ambiguous"
 # Official THUMOS14 per-class file endings for each subset.

@@ -76,12 +76,11 @@ from zeal.errors import ExportError, ExportWarning
 from zeal.atomic import write_atomic
 from zeal.palette import class_colors
 from zeal.review import NOT_REJECTED, select
-from zeal.types import ACCEPTED, REJECTED, REVIEW_STATES, SOURCES, UNREVIEWED, Interval, Result, VideoInfo
+from zeal.types import (ACCEPTED, PREDICTION_COLUMNS, REJECTED, REVIEW_STATES, SOURCES, UNREVIEWED, Interval,
+                        Result, VideoInfo)
 
 # Columns of the CSV export and of `intervals_table` rows, in order.
 TABLE_COLUMNS = ("video", "id", "class", "start_s", "end_s", "score", "source", "state", "fps")
-# Columns of the evaluation predictions CSV (ActivityNet/THUMOS detection style), in order.
-PREDICTION_COLUMNS = ("video-id", "t-start", "t-end", "label", "score")
 
 TIME_DECIMALS = 6  # seconds in CSV/JSON/ActivityNet: microseconds, far below one frame
 VIA_DECIMALS = 3  # VIA rounds its temporal coordinates to milliseconds

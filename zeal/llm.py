@@ -9,15 +9,14 @@ from __future__ import annotations
 import json
 import logging
 import os
-import random
 import re
-import time
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 from zeal.config import LLMConfig
 from zeal.errors import LLMError, QueryError
 from zeal.queries import FIELDS, MAX_CLASSES, QuerySet, class_key, parse_json
+from zeal.retry import Backoff, GaveUp, Retryable, is_retryable_status, retry_after_s, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +26,6 @@ MAX_FIX_ATTEMPTS = 3
 # Transport retries (timeouts, HTTP 429/5xx) back off exponentially from this base, capped.
 DEFAULT_BACKOFF_BASE_S = 1.0
 DEFAULT_BACKOFF_CAP_S = 30.0
-RETRYABLE_STATUS = frozenset({408, 409, 429})  # and every 5xx
 # Local servers (vLLM, Ollama) need no key but the client insists on one: this is sent instead.
 NO_KEY_PLACEHOLDER = "no-key"
 # How much of a server's error text or a bad answer is quoted back (to the user / to the model).
@@ -64,13 +62,6 @@ class _Request:
 
     model: str
     use_format: bool = True
-
-
-def backoff_delay(attempt: int, base_s: float, cap_s: float, rng: random.Random | None = None) -> float:
-    """Seconds to wait before retry number `attempt` (0-based): min(cap, base * 2**attempt), scaled by a
-    random factor in [0.5, 1] so that many clients do not retry in lockstep."""
-    rng = rng or random
-    return min(cap_s, base_s * (2.0 ** attempt)) * (0.5 + 0.5 * rng.random())
 
 
 def _redact(text: str, secret: str | None) -> str:
@@ -148,60 +139,50 @@ def _check_classes(classes: Sequence[str]) -> list[str]:
 
 
 def _complete(client: Any, request: _Request, messages: list[dict[str, str]], settings: LLMConfig,
-              secret: str | None, backoff_base_s: float, backoff_cap_s: float) -> str:
+              secret: str | None, backoff: Backoff) -> str:
     """One chat completion with bounded retries on timeouts, connection errors, 429 and 5xx."""
     import openai
 
     where = f"the LLM server at {settings.base_url} (model {settings.model!r})"
-    retries = 0
-    while True:
-        kwargs: dict[str, Any] = {"model": request.model, "messages": messages}
-        if request.use_format:
-            kwargs["response_format"] = {"type": "json_object"}
-        try:
-            response = client.chat.completions.create(**kwargs)
-        except (openai.APIConnectionError, openai.APIStatusError) as exc:
-            status = getattr(exc, "status_code", None)
-            what = _describe(exc, secret)
-            if status == 400 and request.use_format:
-                # Some servers (older vLLM, Ollama builds, proxies) refuse JSON mode: ask once without.
-                log.info("%s rejected response_format (%s); asking again without it", where, what)
-                request.use_format = False
-                continue
-            if status in (401, 403):
-                raise LLMError(f"{where} refused the API key ({what}); set the environment variable"
-                               f" {settings.api_key_env} or pass api_key") from None
-            if status == 404:
-                raise LLMError(f"{where} answered 404 ({what}); check base_url (it usually ends in /v1)"
-                               " and the model name") from None
-            retryable = status is None or status in RETRYABLE_STATUS or status >= 500
-            if not retryable:
-                raise LLMError(f"{where} rejected the request ({what})") from None
-            if retries >= settings.max_retries:
-                raise LLMError(f"{where} failed {retries + 1} time(s), last: {what}; check that the server"
-                               " is up, or raise timeout_s / max_retries, or use the built-in library") from None
-            delay = backoff_delay(retries, backoff_base_s, backoff_cap_s)
-            retry_after = _retry_after_s(exc)
-            if retry_after is not None:
-                delay = min(backoff_cap_s, max(delay, retry_after))
-            retries += 1
-            log.warning("%s: %s; retry %d of %d in %.2f s", where, what, retries, settings.max_retries, delay)
-            time.sleep(delay)
-            continue
-        choices = getattr(response, "choices", None) or []
-        if not choices or choices[0].message is None:
-            return ""
-        return choices[0].message.content or ""
 
+    def attempt() -> str:
+        while True:  # a second pass only when the server refuses JSON mode
+            kwargs: dict[str, Any] = {"model": request.model, "messages": messages}
+            if request.use_format:
+                kwargs["response_format"] = {"type": "json_object"}
+            try:
+                response = client.chat.completions.create(**kwargs)
+            except (openai.APIConnectionError, openai.APIStatusError) as exc:
+                status = getattr(exc, "status_code", None)
+                what = _describe(exc, secret)
+                if status == 400 and request.use_format:
+                    # Some servers (older vLLM, Ollama builds, proxies) refuse JSON mode: ask once without.
+                    log.info("%s rejected response_format (%s); asking again without it", where, what)
+                    request.use_format = False
+                    continue
+                if status in (401, 403):
+                    raise LLMError(f"{where} refused the API key ({what}); set the environment variable"
+                                   f" {settings.api_key_env} or pass api_key") from None
+                if status == 404:
+                    raise LLMError(f"{where} answered 404 ({what}); check base_url (it usually ends in /v1)"
+                                   " and the model name") from None
+                if not is_retryable_status(status):
+                    raise LLMError(f"{where} rejected the request ({what})") from None
+                response_obj = getattr(exc, "response", None)
+                raise Retryable(what, retry_after_s(getattr(response_obj, "headers", None))) from None
+            choices = getattr(response, "choices", None) or []
+            if not choices or choices[0].message is None:
+                return ""
+            return choices[0].message.content or ""
 
-def _retry_after_s(exc: Exception) -> float | None:
-    """The server's Retry-After header in seconds, when it sent a numeric one."""
-    response = getattr(exc, "response", None)
-    value = response.headers.get("retry-after") if response is not None else None
+    def report(retry: int, error: Retryable, delay_s: float) -> None:
+        log.warning("%s: %s; retry %d of %d in %.2f s", where, error, retry, settings.max_retries, delay_s)
+
     try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
+        return with_retries(attempt, settings.max_retries, backoff, on_retry=report)
+    except GaveUp as gave_up:
+        raise LLMError(f"{where} failed {gave_up.attempts} time(s), last: {gave_up.last}; check that the server"
+                       " is up, or raise timeout_s / max_retries, or use the built-in library") from None
 
 
 def generate_queries(classes: list[str], settings: LLMConfig, api_key: str | None = None, *,
@@ -231,10 +212,11 @@ def generate_queries(classes: list[str], settings: LLMConfig, api_key: str | Non
     messages = [{"role": "system", "content": SYSTEM_PROMPT},
                 {"role": "user", "content": USER_PROMPT.format(classes=listing)}]
     request = _Request(settings.model)
+    backoff = Backoff(backoff_base_s, backoff_cap_s)
     problem = ""
     try:
         for attempt in range(1 + max_fix_attempts):
-            content = _complete(client, request, messages, settings, secret, backoff_base_s, backoff_cap_s)
+            content = _complete(client, request, messages, settings, secret, backoff)
             try:
                 queries = parse_answer(content, names)
             except QueryError as exc:

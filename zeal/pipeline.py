@@ -1,6 +1,7 @@
 """Wiring only: video -> (CLIP filtering) -> per-frame CLIP embeddings and LVLM P(yes) curves
--> proposals -> Result. Every per-frame series goes through the score cache, so a second run of
-the same video, or a run after one edited question, only computes what is new.
+-> proposals -> Result. Every per-frame series goes through the score cache, keyed on the scorers'
+own `model_id`, so a second run of the same video, or a run after one edited question, only computes
+what is new, and a different model never gets another model's scores.
 """
 
 from __future__ import annotations
@@ -14,18 +15,19 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 
 from zeal import video as video_io
-from zeal.cache import ScoreCache, cache_key, model_fingerprint
-from zeal.config import ProposalParams, ZealConfig, get_preset
+from zeal.cache import ScoreCache, cache_key
+from zeal.config import ProposalParams, ZealConfig, get_preset, result_settings
 from zeal.errors import ConfigError, ZealError
 from zeal.proposals import normalize, propose
 from zeal.queries import ActionQuery, QuerySet, lookup, prompt_text
 from zeal.review import carry_over, mark_review_set, unique_ids
-from zeal.types import ClassResult, Curves, Interval, Result
+from zeal.scorers import (ClipScorerLike, PYesScorer, build_clip, build_lvlm, clip_model_id, is_remote,
+                          local_lvlm_model_id)
+from zeal.types import ClassResult, Curves, Interval, Result, RunInfo
 
 ProgressFn = Callable[[str, int, int], None]
 CancelFn = Callable[[], bool]
 
-REMOTE_PREFIX = "openai:"
 # A long run writes its partial curves to the cache this often, so a crash loses at most this much.
 FLUSH_INTERVAL_S = 20.0
 
@@ -49,14 +51,16 @@ class _Series:
 
 
 class ZealPipeline:
-    """Localize actions in videos. Built from already-built scorers (tests pass tiny models in), or
-    from a configuration with `from_config`, which loads each model on its first use only.
+    """Localize actions in videos. Built from already-built scorers (tests pass tiny models in; any
+    `PYesScorer` / `ClipScorerLike` will do), or from a configuration with `from_config`, which loads
+    each model on its first use only.
 
     One pipeline may serve several users at once: models load once, under a lock, and each run keeps
     its state on the stack.
     """
 
-    def __init__(self, config: ZealConfig, clip=None, lvlm=None, cache: ScoreCache | None = None):
+    def __init__(self, config: ZealConfig, clip: ClipScorerLike | None = None, lvlm: PYesScorer | None = None,
+                 cache: ScoreCache | None = None):
         self.config = copy.deepcopy(config)
         self._clip = clip
         self._lvlm = lvlm
@@ -70,64 +74,76 @@ class ZealPipeline:
 
     # --- models, loaded on first use -------------------------------------------------------
     @property
-    def clip(self):
+    def clip(self) -> ClipScorerLike:
         with self._load_lock:
             if self._clip is None:
-                from zeal.clip_scorer import ClipScorer
-
-                c = self.config.clip
-                self._clip = ClipScorer.from_pretrained(c.model, c.pretrained, device=c.device,
-                                                        batch_size=c.batch_size)
+                self._clip = build_clip(self.config.clip)
             return self._clip
 
     @property
-    def lvlm(self):
+    def lvlm(self) -> PYesScorer:
         with self._load_lock:
             if self._lvlm is None:
-                c = self.config.lvlm
-                if c.model.startswith(REMOTE_PREFIX):
-                    from zeal.remote_scorer import RemoteScorer
-
-                    self._lvlm = RemoteScorer.from_spec(c.model, max_in_flight=c.max_in_flight,
-                                                        timeout_s=c.request_timeout_s, max_retries=c.max_retries)
-                else:
-                    from zeal.lvlm_scorer import LVLMScorer
-
-                    self._lvlm = LVLMScorer.from_pretrained(c.model, device=c.device, dtype=c.dtype,
-                                                            frames_per_batch=c.frames_per_batch)
+                self._lvlm = build_lvlm(self.config.lvlm)
             return self._lvlm
 
     def models_loaded(self) -> dict[str, bool]:
         return {"clip": self._clip is not None, "lvlm": self._lvlm is not None}
 
-    def _clip_id(self) -> str:
-        c = self.config.clip
-        return f"{c.model}/{model_fingerprint(c.pretrained)}"
+    def model_ids(self) -> dict[str, str]:
+        """{"clip": ..., "lvlm": ...}: the scorers' model_id, which keys every cached score. Before a
+        local model is loaded, the id it will have (its fingerprint); a server is always asked."""
+        clip = self._clip.model_id if self._clip is not None else clip_model_id(self.config.clip)
+        if self._lvlm is None and not is_remote(self.config.lvlm.model):
+            lvlm = local_lvlm_model_id(self.config.lvlm)
+        else:
+            lvlm = self.lvlm.model_id
+        return {"clip": clip, "lvlm": lvlm}
 
-    def _lvlm_id(self) -> str:
-        model = self.config.lvlm.model
-        if model.startswith(REMOTE_PREFIX):  # the same model answers alike on any of its servers
-            return model.split("@", 1)[0]
-        return model_fingerprint(model)
+    def run_key(self, video_hash: str, queries: QuerySet, known_classes: bool,
+                model_ids: dict[str, str] | None = None) -> str:
+        """What a result of `run(video, queries=queries, known_classes=...)` depends on: the video's
+        content, the settings that change scores or intervals, the models, the questions."""
+        return cache_key("run", video_hash, result_settings(self.config), model_ids or self.model_ids(),
+                         queries.to_dict(), bool(known_classes))
 
     # --- public API ------------------------------------------------------------------------
-    def rank_classes(self, video: str, names: Sequence[str]) -> list[tuple[str, float]]:
-        """CLIP's ranking of class names for this video: the mean feature of n_filter_frames frames,
-        spread evenly over the video, against each name; (name, cosine), best first. Cached."""
-        return self._rank(video, video_io.probe(video), video_io.video_hash(video), names)
+    def rank_classes(self, video: str, classes: Sequence[str] | QuerySet) -> list[tuple[str, float]]:
+        """CLIP's ranking of classes for this video: the mean feature of n_filter_frames frames spread
+        over the video against each class's name or description (ClipConfig.filter_text); (name,
+        cosine), best first. classes: names (descriptions from the built-in library) or a QuerySet."""
+        queries = classes if isinstance(classes, QuerySet) else None
+        names = queries.names if queries is not None else list(classes)
+        if queries is None and self.config.clip.filter_text == "description":
+            queries = lookup(names)
+        return self._rank(video, video_io.probe(video), video_io.video_hash(video), names, queries)
 
-    def _rank(self, video: str, info, vhash: str, names: Sequence[str]) -> list[tuple[str, float]]:
+    def _filter_texts(self, names: Sequence[str], queries: QuerySet | None) -> list[str]:
+        from zeal.scorers.clip import class_text
+
+        if self.config.clip.filter_text == "description":
+            if queries is None:
+                raise ConfigError("class filtering by description needs the classes' queries; pass a QuerySet")
+            return [queries[n].description for n in names]
+        return [class_text(n) for n in names]
+
+    def _rank(self, video: str, info, vhash: str, names: Sequence[str], queries: QuerySet | None,
+              clip_id: str | None = None) -> list[tuple[str, float]]:
+        from zeal.scorers.clip import mean_similarity
+
         c, v = self.config.clip, self.config.video
-        key = cache_key("ranking", vhash, self._clip_id(), c.n_filter_frames,
-                        v.max_side, list(names))
+        texts = self._filter_texts(names, queries)
+        key = cache_key("ranking", vhash, clip_id or self.model_ids()["clip"], c.n_filter_frames, v.fps,
+                        v.max_side, v.backend, list(names), texts)
         entry = self.cache.get(key)
         if entry is None:
             n = max(1, video_io.expected_samples(info, v.fps))
-            idx = np.unique(np.linspace(0, n - 1, min(c.n_filter_frames, n)).round().astype(int))
+            # As the published stage 3: indices linspace(0, N-1, k) truncated, repeats kept (they weigh
+            # in the mean) when the video has fewer than k sampled frames.
+            idx = np.linspace(0, n - 1, c.n_filter_frames).astype(int)
             frames = video_io.frames_at(video, idx / v.fps, max_side=v.max_side, backend=v.backend, info=info)
-            ranked = self.clip.rank_classes(self.clip.embed_images(list(frames.images)), list(names))
-            sims = dict(ranked)
-            scores = np.array([sims[n] for n in names], dtype=np.float64)
+            clip = self.clip
+            scores = mean_similarity(clip.embed_images(list(frames.images)), clip.embed_texts(texts)).astype(np.float64)
             self.cache.put(key, scores, np.zeros(len(names)), complete=True)
         else:
             scores = entry.values
@@ -136,42 +152,44 @@ class ZealPipeline:
 
     def run(self, video: str, classes: Sequence[str] | None = None, queries: QuerySet | None = None,
             known_classes: bool = False, progress: ProgressFn | None = None,
-            cancel: CancelFn | None = None) -> Result:
+            cancel: CancelFn | None = None, video_hash: str | None = None) -> Result:
         """Localize the given classes in one video.
 
         classes: names from the built-in library (or a subset of `queries`); queries: the questions
         to ask (defaults to the library's for `classes`). known_classes: the classes are known to
         occur, so CLIP filtering is skipped; otherwise only the top-k classes go on.
         progress(stage, done, total) is called as work advances; cancel() returning True stops
-        the run with `Cancelled` (what was scored is kept in the cache).
+        the run with `Cancelled` (what was scored is kept in the cache). video_hash: the video's
+        `zeal.video.video_hash` when the caller has it already (a multi-GB file takes seconds).
         """
         report = progress or (lambda stage, done, total: None)
         queries = _resolve_queries(classes, queries)
         report("reading video", 0, 1)
         info = video_io.probe(video)
-        vhash = video_io.video_hash(video)  # hashed once: a multi-GB file takes seconds
+        vhash = video_hash or video_io.video_hash(video)
+        ids = self.model_ids()  # once: every key of this run names the same models
+        run_key = self.run_key(vhash, queries, known_classes, ids)
         ranking = None
         if not known_classes and len(queries) > self.config.clip.top_k:
             report("choosing classes", 0, 1)
-            ranking = self._rank(video, info, vhash, queries.names)
+            ranking = self._rank(video, info, vhash, queries.names, queries, ids["clip"])
             queries = queries.subset([name for name, _ in ranking[: self.config.clip.top_k]])
         texts = {q.name: (self._prompt(q, q.start), self._prompt(q, q.end)) for q in queries}
-        times, p_yes, actionness, stats = self._score(video, info, vhash, queries, texts, report, cancel)
+        lvlm_before = dict(self._lvlm.stats) if self._lvlm is not None else {}
+        times, p_yes, actionness, stats = self._score(video, info, vhash, queries, texts, ids, report, cancel)
         classes_out = {}
+        p = self.config.proposals
         for q in queries:
             start_raw, end_raw = p_yes[texts[q.name][0]], p_yes[texts[q.name][1]]
-            p = self.config.proposals
             curves = Curves(start_raw, end_raw, actionness[q.name],
                             normalize(start_raw, p.minmax_eps), normalize(end_raw, p.minmax_eps))
-            classes_out[q.name] = ClassResult(q.name, _query_dict(q), curves,
-                                              _intervals(curves, times, q.name, p))
-        settings = self.config.to_dict()
-        if self._lvlm is not None and getattr(self._lvlm, "stats", None):  # a server's request counters
-            stats["lvlm_requests"] = dict(self._lvlm.stats)
-        settings.update(video_hash=vhash, known_classes=known_classes, models={"clip": self._clip_id(), "lvlm": self._lvlm_id()},
-                        ranking=ranking, stats=stats)
+            classes_out[q.name] = ClassResult(q.name, q.to_dict(), curves, _intervals(curves, times, q.name, p))
+        if self._lvlm is not None:  # the scorer's counters during this run (a server's requests, ...)
+            stats["lvlm"] = {k: v - lvlm_before.get(k, 0) for k, v in self._lvlm.stats.items()}
+        run = RunInfo(video_hash=vhash, models=ids, known_classes=bool(known_classes), run_key=run_key,
+                      ranking=ranking, stats=stats)
         report("done", 1, 1)
-        return Result(info, times, classes_out, settings)
+        return Result(info, times, classes_out, self.config.to_dict(), run)
 
     def repropose(self, result: Result, params: ProposalParams, suppressed: Iterable[str] = ()) -> Result:
         """The same curves with new proposal settings: no model runs. Every interval a person
@@ -188,26 +206,28 @@ class ZealPipeline:
                             normalize(c.end_raw, params.minmax_eps))
             classes[label] = ClassResult(label, dict(cls.query), curves, _intervals(curves, result.times_s, label, params))
         out = Result(result.video, result.times_s, classes,
-                     {**copy.deepcopy(result.settings), "proposals": vars(params).copy()})
+                     {**copy.deepcopy(result.settings), "proposals": vars(params).copy()}, result.run)
         return carry_over(result, out, suppressed)[0]
 
     # --- internals -------------------------------------------------------------------------
     def _prompt(self, query: ActionQuery, question: str) -> str:
         return prompt_text(query.name, question, self.config.lvlm.prompt_template)
 
-    def _score(self, video, info, vhash, queries, texts, report, cancel):
+    def _score(self, video, info, vhash, queries, texts, ids, report, cancel):
         """Per-frame times, P(yes) for every prompt text, and actionness per class: from the cache
         where present, computed (streaming the video once) where not."""
+        from zeal.scorers.clip import frame_similarity
+
         v = self.config.video
         base = (vhash, v.fps, v.max_side, v.backend)
         all_texts = sorted({t for pair in texts.values() for t in pair})
-        text_series = {t: self._open(cache_key("p_yes", self._lvlm_id(), t, *base)) for t in all_texts}
-        act_series = {q.name: self._open(cache_key("actionness", self._clip_id(), q.description, *base))
+        text_series = {t: self._open(cache_key("p_yes", ids["lvlm"], t, *base)) for t in all_texts}
+        act_series = {q.name: self._open(cache_key("actionness", ids["clip"], q.description, *base))
                       for q in queries}
         todo_texts = [t for t in all_texts if not text_series[t].complete]
         todo_act = [q for q in queries if not act_series[q.name].complete]
         stats = {"questions_scored": len(todo_texts), "questions_cached": len(all_texts) - len(todo_texts)}
-        emb_series = self._open(cache_key("clip_frames", self._clip_id(), *base)) if todo_act else None
+        emb_series = self._open(cache_key("clip_frames", ids["clip"], *base)) if todo_act else None
         if todo_texts or (emb_series is not None and not emb_series.complete):
             times = self._stream(video, info, {t: text_series[t] for t in todo_texts}, emb_series, report, cancel)
         else:  # everything needed is cached: no decoding at all
@@ -216,7 +236,8 @@ class ZealPipeline:
             embs = emb_series.values()
             for q in todo_act:
                 series = act_series[q.name]
-                series.parts, series.count = [self.clip.actionness(embs, q.description)], len(times)
+                text_emb = self.clip.embed_texts([q.description])[0]
+                series.parts, series.count = [frame_similarity(embs, text_emb)], len(times)
                 self.cache.put(series.key, series.values(), times, complete=True)
         p_yes = {t: self._checked(s, times) for t, s in text_series.items()}
         actionness = {name: self._checked(s, times) for name, s in act_series.items()}
@@ -289,10 +310,6 @@ def _resolve_queries(classes: Sequence[str] | None, queries: QuerySet | None) ->
     if classes:
         return queries.subset(list(classes))
     return queries
-
-
-def _query_dict(q: ActionQuery) -> dict[str, str]:
-    return {"start": q.start, "end": q.end, "description": q.description}
 
 
 def _intervals(curves: Curves, times: np.ndarray, label: str, params: ProposalParams) -> list[Interval]:

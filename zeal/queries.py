@@ -30,7 +30,9 @@ AUXILIARY_VERBS = frozenset({
     "is", "are", "am", "was", "were", "do", "does", "did", "can", "could", "has", "have", "had",
     "will", "would", "should", "shall", "may", "might", "must",
 })
-LIBRARY_DIR = Path(__file__).resolve().parents[1] / "assets" / "queries"
+# The built-in query libraries: package data (zeal/library/<name>.json), read with importlib.resources
+# so that an installed copy finds them as the source tree does.
+LIBRARY_PACKAGE, LIBRARY_FOLDER = "zeal", "library"
 
 # Characters that would break the prompt's one-line sentence: quotes of every kind and control chars.
 _QUOTES = "\"'`\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a"
@@ -294,17 +296,24 @@ class QuerySet:
 
 
 # -- the built-in library ----------------------------------------------------------------------
+def _library_files() -> dict[str, Any]:
+    from importlib.resources import files
+
+    folder = files(LIBRARY_PACKAGE).joinpath(LIBRARY_FOLDER)
+    return {entry.name[:-len(".json")]: entry for entry in folder.iterdir() if entry.name.endswith(".json")}
+
+
 def list_libraries() -> list[str]:
     """Names of the built-in query libraries, e.g. ["cholec80", "thumos14"]."""
-    return sorted(p.stem for p in LIBRARY_DIR.glob("*.json"))
+    return sorted(_library_files())
 
 
 def load_library(name: str) -> QuerySet:
     """One built-in library by name (see list_libraries)."""
-    path = LIBRARY_DIR / f"{name}.json"
-    if name not in list_libraries():
+    entry = _library_files().get(name)
+    if entry is None:
         raise QueryError(f"unknown query library {name!r}; built-in libraries: {list_libraries()}")
-    return QuerySet.load(path)
+    return QuerySet.from_json(entry.read_text(encoding="utf-8"), source=f"built-in library {name}")
 
 
 def lookup(names: Iterable[str]) -> QuerySet:

@@ -145,7 +145,7 @@ def carry_over(old: Result | None, new: Result, suppressed: Iterable[str] = ()) 
         orphaned.append(label)
     replaced = sum(1 for iv in old_intervals if not iv.reviewed)
     report = CarryOver(kept=len(kept), replaced=replaced, proposed=proposed, orphaned=tuple(orphaned))
-    return Result(new.video, new.times_s, classes, new.settings), report
+    return Result(new.video, new.times_s, classes, new.settings, new.run), report
 
 
 def _sorted(intervals: list[Interval]) -> list[Interval]:

@@ -168,8 +168,44 @@ class ClassResult:
                    intervals=[Interval.from_dict(i) for i in data.get("intervals", [])])
 
 
-# 2: intervals carry id, state (was: accepted) and in_review_set; format 1 still reads.
+# Columns of a predictions CSV (what `zeal batch` writes and `zeal eval` reads), in order.
+PREDICTION_COLUMNS = ("video-id", "t-start", "t-end", "label", "score")
+
+# 2: intervals carry id, state (was: accepted) and in_review_set, and the result its RunInfo ("run");
+# format 1 still reads.
 RESULT_FORMAT_VERSION = 2
+
+
+@dataclass
+class RunInfo:
+    """How a result came about, beyond the settings.
+
+    video_hash: content hash of the video; models: {"clip": model_id, "lvlm": model_id} of the scorers
+    that produced every score; known_classes: CLIP filtering was skipped; ranking: CLIP's (class,
+    score) ranking, best first, when classes were filtered; stats: questions scored / reused from the
+    cache and the LVLM scorer's counters during the run; run_key: hash of everything the result
+    depends on (video, settings, models, questions), what a resumed batch compares.
+    """
+
+    video_hash: str
+    models: dict[str, str]
+    known_classes: bool
+    run_key: str
+    ranking: list[tuple[str, float]] | None = None
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ranking"] = None if self.ranking is None else [[n, float(v)] for n, v in self.ranking]
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunInfo":
+        ranking = data.get("ranking")
+        return cls(video_hash=str(data["video_hash"]), models=dict(data.get("models") or {}),
+                   known_classes=bool(data.get("known_classes", False)), run_key=str(data.get("run_key", "")),
+                   ranking=None if ranking is None else [(str(n), float(v)) for n, v in ranking],
+                   stats=dict(data.get("stats") or {}))
 
 
 @dataclass
@@ -177,13 +213,15 @@ class Result:
     """One analysed video: its info, the sampled times, one ClassResult per class, the settings.
 
     times_s: [N] float64 presentation time of every sampled frame (seconds).
-    settings: the configuration the run used (plain JSON data), for reproducing it.
+    settings: the configuration the run used (plain JSON data, `ZealConfig.to_dict`), for reproducing it.
+    run: how the result came about (None for a result assembled by hand).
     """
 
     video: VideoInfo
     times_s: np.ndarray
     classes: dict[str, ClassResult]
     settings: dict[str, Any] = field(default_factory=dict)
+    run: RunInfo | None = None
 
     @property
     def intervals(self) -> list[Interval]:
@@ -195,11 +233,12 @@ class Result:
         return {"format_version": RESULT_FORMAT_VERSION, "video": self.video.to_dict(),
                 "times_s": np.asarray(self.times_s, dtype=float).round(6).tolist(),
                 "classes": {k: c.to_dict() for k, c in self.classes.items()},
-                "settings": self.settings}
+                "settings": self.settings, "run": None if self.run is None else self.run.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Result":
         return cls(video=VideoInfo(**data["video"]),
                    times_s=np.asarray(data["times_s"], dtype=np.float64),
                    classes={k: ClassResult.from_dict(c) for k, c in data["classes"].items()},
-                   settings=dict(data.get("settings", {})))
+                   settings=dict(data.get("settings", {})),
+                   run=RunInfo.from_dict(data["run"]) if data.get("run") else None)

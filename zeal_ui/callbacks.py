@@ -31,10 +31,6 @@ EXPORT_CHOICES = {"accepted only": (ACCEPTED,), "accepted + unreviewed": NOT_REJ
 PROPOSAL_CHOICES = {"review set (one candidate per action)": "review", "all proposals (as in the paper)": "all"}
 SCOPE_VIDEO, SCOPE_PROJECT = "the open video", "the whole project"
 DEFAULT_LIBRARY = "thumos14"
-MODEL_HINT = ("Point the app at local weights: start it with --lvlm /path/to/model-folder (or an "
-              "openai:MODEL@URL server) and --clip-model NAME --clip-pretrained /path/to/checkpoint, or set "
-              "ZEAL_LVLM, ZEAL_CLIP_MODEL, ZEAL_CLIP_PRETRAINED; `python app.py --help` lists them.")
-
 
 def _gr():
     import gradio as gr
@@ -50,65 +46,34 @@ def _error(exc: BaseException, secret: str | None = None) -> Exception:
     return _gr().Error(message)
 
 
-def _with_hint(exc: BaseException) -> str:
-    """A model error followed by MODEL_HINT as its own sentence."""
-    return f"{str(exc).rstrip(' .')}. {MODEL_HINT}"
-
-
-# --- local model availability (no network) -----------------------------------------------------
-
-def _cached_repo_ids() -> list[str]:
-    try:
-        from huggingface_hub import scan_cache_dir
-
-        return [r.repo_id for r in scan_cache_dir().repos]
-    except Exception:  # no cache folder yet, or unreadable: nothing is available locally
-        return []
-
-
-def _norm(text: str) -> str:
-    return "".join(ch for ch in text.lower() if ch.isalnum())
-
-
-def lvlm_availability(model: str, cached: Sequence[str]) -> str:
-    """'local folder', 'in the Hugging Face cache', 'remote server' or 'not downloaded'."""
-    if model.startswith("openai:"):
-        return "remote server"
-    if Path(model).expanduser().is_dir():
-        return "local folder"
-    return "in the Hugging Face cache" if model in cached else "not downloaded"
-
-
-def clip_availability(model: str, pretrained: str, cached: Sequence[str]) -> str:
-    """CLIP weights: a local checkpoint file, or an open_clip tag whose Hugging Face repo (named after
-    the tag, e.g. timm/eva02_large_patch14_clip_224.merged2b_s4b_b131k) is in the cache."""
-    if Path(pretrained).expanduser().is_file():
-        return "local file"
-    tag = _norm(pretrained)
-    return "in the Hugging Face cache" if tag and any(tag in _norm(r) for r in cached) else "not downloaded"
 
 
 def models_markdown(pipeline) -> str:
-    """The settings panel: presets with sizes and local availability, and the models in use."""
-    cached = _cached_repo_ids()
+    """The settings panel: presets with sizes and whether their models are on this machine, the models
+    in use, and how to get the missing ones (zeal.scorers.availability: file system only, no network)."""
+    from zeal.scorers.availability import model_availability
+
+    def where(status) -> str:
+        return status.where if status.present else "**missing**"
+
     lines = ["| preset | models | download | LVLM | CLIP |", "|---|---|---|---|---|"]
     for name in list_presets():
         p = preset_info(name)
         c = p.config
+        lvlm, clip = model_availability(c)
         lines.append(f"| **{name}** | {c.lvlm.model} + {c.clip.model} ({c.clip.pretrained}) | "
-                     f"~{p.approx_size_gb:g} GB | {lvlm_availability(c.lvlm.model, cached)} | "
-                     f"{clip_availability(c.clip.model, c.clip.pretrained, cached)} |")
+                     f"~{p.approx_size_gb:g} GB | {where(lvlm)} | {where(clip)} |")
     cfg = pipeline.config
     loaded = pipeline.models_loaded()
+    lvlm, clip = model_availability(cfg)
     lines += ["", "**In use by this app**",
-              f"- LVLM: `{cfg.lvlm.model}` ({lvlm_availability(cfg.lvlm.model, cached)}; "
-              f"{'loaded' if loaded['lvlm'] else 'loads on first run'})",
-              f"- CLIP: `{cfg.clip.model}` / `{cfg.clip.pretrained}` "
-              f"({clip_availability(cfg.clip.model, cfg.clip.pretrained, cached)}; "
+              f"- LVLM: `{cfg.lvlm.model}` ({lvlm.where}; {'loaded' if loaded['lvlm'] else 'loads on first run'})",
+              f"- CLIP: `{cfg.clip.model}` / `{cfg.clip.pretrained}` ({clip.where}; "
               f"{'loaded' if loaded['clip'] else 'loads on first use'})",
               f"- sampling: {cfg.video.fps:g} frames per second, frames scaled to at most "
-              f"{cfg.video.max_side or 'full'} px; score cache: `{cfg.cache_dir}`",
-              "", "Models load on first use. To use other weights, restart with `--preset`, `--lvlm`, "
+              f"{cfg.video.max_side or 'full'} px; score cache: `{cfg.cache_dir}`"]
+    lines += [f"- **{s.role.upper()} missing**: {s.fix}" for s in (lvlm, clip) if not s.present]
+    lines += ["", "Models load on first use. To use other weights, restart with `--preset`, `--lvlm`, "
               "`--clip-model`, `--clip-pretrained` (or the ZEAL_* variables): `python app.py --help`."]
     return "\n".join(lines)
 
@@ -374,7 +339,7 @@ class Callbacks:
         try:
             ranked = self.pipeline.rank_classes(str(path), names)
         except ModelError as exc:
-            raise gr.Error(_with_hint(exc)) from None
+            raise _error(exc) from None  # the engine's message names the model and the fix
         except ZealError as exc:
             raise _error(exc) from None
         k = max(1, int(top_k or 1))

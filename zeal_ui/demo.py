@@ -19,14 +19,15 @@ import gradio as gr
 from zeal.project import Project
 from zeal_ui import workspace
 from zeal_ui.app_state import AppLimits, AppState
-from zeal_ui.callbacks import (DEFAULT_LIBRARY, EXPORT_CHOICES, EXPORT_DEFAULT, MODEL_HINT, PROPOSAL_CHOICES,
+from zeal_ui.callbacks import (DEFAULT_LIBRARY, EXPORT_CHOICES, EXPORT_DEFAULT, PROPOSAL_CHOICES,
                                QUERY_HEADERS, SCOPE_PROJECT, SCOPE_VIDEO, Callbacks, models_markdown)
 from zeal_ui.scoring import ScoringQueue
 from zeal_ui.videos import create_videos_panel
 
 ROOT = Path(__file__).resolve().parents[1]
+# Example clips of a source checkout (an installed copy has none, and shows no examples).
 EXAMPLES_DIR = ROOT / "assets" / "examples"
-PAGE_SCRIPT = Path(__file__).with_name("page.js")
+PAGE_SCRIPT = "page.js"  # package data of zeal_ui, read with importlib.resources
 DEFAULT_TOP_K = 3
 # Before a Python handler reads the project, the page's unsent edits reach the server.
 FLUSH_EDITS_JS = "async (...args) => { if (window.zealWorkspace && window.zealWorkspace.flush) " \
@@ -67,7 +68,10 @@ the header `video-id,t-start,t-end,label` (seconds); rows are matched to the vid
 
 def page_assets() -> dict:
     """The launch() settings the page needs: its script and style."""
-    return {"js": PAGE_SCRIPT.read_text(encoding="utf-8"), "css": CSS + workspace.stylesheet()}
+    from importlib.resources import files
+
+    return {"js": files("zeal_ui").joinpath(PAGE_SCRIPT).read_text(encoding="utf-8"),
+            "css": CSS + workspace.stylesheet()}
 
 
 def example_videos() -> list[str]:
@@ -84,7 +88,7 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
     if not isinstance(project, Project):
         project = Project.open(project or Path(tempfile.mkdtemp(prefix="zeal-project-")))
     state = AppState(project=project, pipeline=pipeline, limits=limits)
-    state.queue = ScoringQueue(project, pipeline, model_hint=MODEL_HINT)
+    state.queue = ScoringQueue(project, pipeline)
     if start_queue:
         state.queue.start()
     cb = Callbacks(state)

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable
 
-from zeal.errors import ModelError, ZealError
+from zeal.errors import ZealError
 from zeal.project import Project
 from zeal.queries import QuerySet
 from zeal.review import carry_over
@@ -29,10 +29,9 @@ class ScoringQueue:
     """The background worker of one app. `enqueue` marks videos queued and wakes the worker;
     `cancel` stops the video being scored (it stays queued for later only when asked)."""
 
-    def __init__(self, project: Project, pipeline, model_hint: str = "", on_done: Callable[[str], None] | None = None):
+    def __init__(self, project: Project, pipeline, on_done: Callable[[str], None] | None = None):
         self.project = project
         self.pipeline = pipeline
-        self.model_hint = model_hint
         self.on_done = on_done
         self.current: str | None = None
         self._wake = threading.Event()
@@ -141,10 +140,7 @@ class ScoringQueue:
         except Cancelled:
             project.set_status(vid, self._settled(vid), 0.0, "cancelled; the frames scored so far are cached and reused")
             return
-        except ModelError as exc:
-            project.set_status(vid, "failed", 0.0, f"{str(exc).rstrip(' .')}. {self.model_hint}".strip())
-            return
-        except ZealError as exc:
+        except ZealError as exc:  # a model that cannot load says which and how to get it
             project.set_status(vid, "failed", 0.0, str(exc))
             return
         rec = project.record(vid)

@@ -12,7 +12,6 @@ from typing import Any, Callable
 from zeal.errors import ZealError
 from zeal_ui.app_state import AppState
 
-HERE = Path(__file__).parent
 ACTIONS = ("queue", "remove", "done", "reopen", "up", "down", "bring_back", "locate", "cancel")
 
 
@@ -96,8 +95,10 @@ def project_functions(state: AppState) -> list[Callable]:
 
 
 def create_videos_panel(state: AppState):
+    from importlib.resources import files
+
     import gradio as gr
 
     return gr.HTML('{"n": 0}', html_template='<div class="zv"></div>', apply_default_css=False,
-                   js_on_load=(HERE / "videos.js").read_text(encoding="utf-8"), elem_id="zeal-videos",
+                   js_on_load=files("zeal_ui").joinpath("videos.js").read_text(encoding="utf-8"), elem_id="zeal-videos",
                    server_functions=project_functions(state), padding=False)

@@ -141,7 +141,7 @@ class ZealBackend:
         t0 = time.monotonic()
         video = self.client.download(ref, self.videos_dir, task_id)
         result = self.pipeline.run(str(video), queries=queries, known_classes=self.known_classes)
-        stats = result.settings.get("stats", {})
+        stats = result.run.stats if result.run is not None else {}
         log.info("task %s: %d interval(s) in %.1f s (%s question(s) scored, %s from the cache)", task_id,
                  len(result.intervals), time.monotonic() - t0, stats.get("questions_scored"),
                  stats.get("questions_cached"))

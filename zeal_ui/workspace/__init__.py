@@ -13,7 +13,6 @@ import json
 import logging
 import time
 import uuid
-from pathlib import Path
 from typing import Any, Callable
 
 from zeal.config import ProposalParams
@@ -25,17 +24,23 @@ from zeal_ui.workspace.payload import payload, wire_intervals
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).parent
 TEMPLATE = '<div class="zw"></div>'  # static: Gradio never re-renders what workspace.js builds
 PARAM_FIELDS = ("lam", "top_p", "nms_sigma", "merge_iou", "min_score")
 
 
+def _asset(name: str) -> str:
+    """A file of this package (package data, so an installed copy has it too)."""
+    from importlib.resources import files
+
+    return files(__name__).joinpath(name).read_text(encoding="utf-8")
+
+
 def script() -> str:
-    return (HERE / "workspace.js").read_text(encoding="utf-8")
+    return _asset("workspace.js")
 
 
 def stylesheet() -> str:
-    return (HERE / "workspace.css").read_text(encoding="utf-8")
+    return _asset("workspace.css")
 
 
 def signal(video: str | None) -> str:

@@ -72,7 +72,7 @@ def payload(vid: str, entry, rec, media_url: str | None, ground_truth: dict, par
                         "actionness": encode_curve(c.actionness)})
     v = r.video
     gt = [[k, float(s), float(e)] for k, label in enumerate(r.classes) for s, e in ground_truth.get(label, [])]
-    ranking = r.settings.get("ranking") or []
+    ranking = (r.run.ranking if r.run is not None else None) or []
     dropped = [[name, float(score)] for name, score in ranking if name not in r.classes]
     return {
         "video": vid, "name": entry.name, "status": entry.status,

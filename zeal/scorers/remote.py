@@ -4,9 +4,14 @@
 Two request modes:
 - "chat": `POST {base}/chat/completions` through the `openai` package with the frame as a data URL
   first, then the text; `max_tokens=1, temperature=0, logprobs=true, top_logprobs=20`. P(yes) is read
-  from the returned top log-probs over every yes/no spelling ("yes", " Yes", "▁YES", ...).
+  from the returned top log-probs over the model's answer spellings (zeal.scorers.answers), with a
+  bound for the spellings the server did not return.
 - "sglang": SGLang's native `POST {root}/generate` with `token_ids_logprob`, which returns the exact
   log-probs of the given yes/no token ids (no top-k truncation, so no bound is ever needed).
+
+Identity: before its first score (and before any cached score is reused), the scorer asks every URL
+what model it serves (zeal.scorers.server_info); `model_id` holds the answer, so a different model
+restarted under the same name gets a different cache key.
 
 Concurrency: a pool of `max_in_flight` worker threads, each with at most one request outstanding, so
 the bound holds by construction. Threads rather than asyncio because `p_yes` is a synchronous call made
@@ -16,10 +21,10 @@ I/O releases the GIL, and the bound is tens to a few hundred requests, where a t
 next to a GPU forward. Jobs are queued frame-major (all questions of one frame, then the next frame),
 so the questions of one frame reach the server together and its prefix cache reuses the image prefix.
 
-Faults: timeouts, dropped connections, 408/409/429 and 5xx are retried with capped exponential backoff
-and jitter, each retry on the next endpoint in rotation; an endpoint that fails `fail_threshold` times
-in a row leaves the rotation for `cooldown_s` and is then tried again. A request still failing after
-`max_retries` retries stops the call with a ModelError; nothing is dropped silently.
+Faults: timeouts, dropped connections, 408/409/429 and 5xx are retried (zeal.retry) with capped
+exponential backoff and jitter, each retry on the next endpoint in rotation; an endpoint that fails
+`fail_threshold` times in a row leaves the rotation for `cooldown_s` and is then tried again. A request
+still failing after `max_retries` retries stops the call with a ModelError; nothing is dropped silently.
 """
 
 from __future__ import annotations
@@ -27,24 +32,29 @@ from __future__ import annotations
 import base64
 import io
 import itertools
+import json
 import logging
-import math
 import os
-import random
 import re
 import threading
 import time
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from zeal.errors import ConfigError, ModelError
+from zeal.retry import Backoff, GaveUp, Retryable, is_retryable_status, retry_after_s, with_retries
+from zeal.scorers import REMOTE_PREFIX, chat_messages
+from zeal.scorers.answers import (AnswerSpellings, check_mode, p_yes_from_id_logprobs, read_top_logprobs,
+                                  resolve_answer_ids)
+from zeal.scorers.server_info import (ServerCalls, Unreachable as _Unreachable, api_root, describe_model,
+                                      model_type_of, resolve_spellings)
 
 log = logging.getLogger(__name__)
 
-SPEC_PREFIX = "openai:"
 MODES = ("chat", "sglang")
 # vLLM's default cap on top_logprobs (--max-logprobs 20); also the OpenAI API's maximum.
 DEFAULT_TOP_LOGPROBS = 20
@@ -58,64 +68,8 @@ DEFAULT_COOLDOWN_S = 30.0
 # default level 6 for ~20% more bytes, and the encoder, not the network, is the bottleneck on a LAN.
 PNG_COMPRESS_LEVEL = 1
 DEFAULT_JPEG_QUALITY = 95
-# HTTP statuses worth retrying: request timeout, conflict, rate limit; every 5xx is retried too.
-RETRYABLE_STATUS = {408, 409, 429}
-# Characters that only mark a word boundary in tokenizer vocabularies: SentencePiece's "▁" and
-# byte-level BPE's "Ġ" (a space), plus ordinary whitespace.
-_BOUNDARY_CHARS = " \t\n\r\u2581\u0120"
-ANSWER_WORDS = ("yes", "no")
-
-
-def answer_word(token: str) -> str | None:
-    """"yes" or "no" when the token is a spelling of it (" Yes", "▁YES", "Ġno"...), else None."""
-    word = token.strip(_BOUNDARY_CHARS).lower()
-    return word if word in ANSWER_WORDS else None
-
-
-def _logsumexp(values: Sequence[float]) -> float:
-    top = max(values)
-    return top + math.log(sum(math.exp(v - top) for v in values))
-
-
-def p_yes_from_top_logprobs(top: Sequence[tuple[str, float]]) -> tuple[float, int]:
-    """P(yes) from (token string, log-prob) pairs of the first generated position.
-
-    Every yes spelling is gathered by logsumexp, every no spelling likewise, and
-    P(yes) = sigmoid(lse(yes) - lse(no)). A side absent from the list is bounded from above by the
-    smallest returned log-prob (any token not listed is at most that likely); both absent -> 0.5.
-    Returns (P(yes), number of sides that needed the bound: 0, 1 or 2).
-    """
-    if not top:
-        raise ModelError("the server returned no top log-probs; start it with logprobs enabled"
-                         " (vLLM: --max-logprobs 20)")
-    sides: dict[str, list[float]] = {w: [] for w in ANSWER_WORDS}
-    for token, logprob in top:
-        word = answer_word(token)
-        if word is not None and math.isfinite(logprob):
-            sides[word].append(logprob)
-    finite = [lp for _, lp in top if math.isfinite(lp)]
-    floor = min(finite) if finite else 0.0
-    bounded = sum(1 for w in ANSWER_WORDS if not sides[w])
-    yes = _logsumexp(sides["yes"]) if sides["yes"] else floor
-    no = _logsumexp(sides["no"]) if sides["no"] else floor
-    return _sigmoid(yes - no), bounded
-
-
-def p_yes_from_id_logprobs(logprobs: dict[int, float], yes_ids: Sequence[int],
-                           no_ids: Sequence[int]) -> float:
-    """P(yes) from exact log-probs of the yes/no token ids (SGLang's token_ids_logprob)."""
-    missing = [i for i in (*yes_ids, *no_ids) if i not in logprobs]
-    if missing:
-        raise ModelError(f"the server did not return log-probs for token ids {missing}; "
-                         "check that it serves the model whose tokenizer gave these ids")
-    return _sigmoid(_logsumexp([logprobs[i] for i in yes_ids]) - _logsumexp([logprobs[i] for i in no_ids]))
-
-
-def _sigmoid(x: float) -> float:
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
+# How much of a server's error text is quoted back.
+MAX_QUOTE_CHARS = 300
 
 
 def _check_image(image: Any) -> Any:
@@ -151,9 +105,9 @@ def encode_image(image: Any, fmt: str = "png", jpeg_quality: int = DEFAULT_JPEG_
 def parse_spec(spec: str) -> tuple[str, list[str]]:
     """"openai:MODEL@URL[,URL...]" -> (MODEL, [URL, ...]) with trailing slashes removed."""
     example = "openai:llava-hf/llava-onevision-qwen2-7b-ov-hf@http://gpu1:8000/v1,http://gpu2:8000/v1"
-    if not isinstance(spec, str) or not spec.startswith(SPEC_PREFIX) or "@" not in spec:
+    if not isinstance(spec, str) or not spec.startswith(REMOTE_PREFIX) or "@" not in spec:
         raise ConfigError(f"remote LVLM spec {spec!r} must look like {example}")
-    model, urls_part = spec[len(SPEC_PREFIX):].split("@", 1)
+    model, urls_part = spec[len(REMOTE_PREFIX):].split("@", 1)
     urls = [u.strip().rstrip("/") for u in urls_part.split(",") if u.strip()]
     if not model.strip() or not urls:
         raise ConfigError(f"remote LVLM spec {spec!r} needs a model name and at least one URL, e.g. {example}")
@@ -167,12 +121,8 @@ class _GaveUpError(ModelError):
     """A request that kept failing with retryable errors: the server may come back, the run can resume."""
 
 
-class _RetryableError(Exception):
-    """A failure that another attempt may not meet (timeout, dropped connection, 429, 5xx)."""
-
-    def __init__(self, message: str, retry_after_s: float | None = None):
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
+class _Aborted(Exception):
+    """Another request of the same call failed for good: stop waiting and trying."""
 
 
 @dataclass
@@ -241,24 +191,27 @@ class _Frame:
 class RemoteScorer:
     """P(yes) for (frame, question) pairs from one model served at one or more base URLs.
 
-    Build with `from_spec("openai:MODEL@URL[,URL...]")`. `stats` counts requests, retries and the
-    answers whose yes or no side was missing from the top log-probs ("bounded"; see
-    `p_yes_from_top_logprobs`). Thread-safe; `close()` releases the worker threads.
+    Build with `from_spec("openai:MODEL@URL[,URL...]")`. `model_id` is "openai:MODEL" plus what the
+    servers say about the model and the answer spellings counted (asked once, on first use). `stats`
+    counts requests, retries and the answers a missing spelling could move by more than 1e-3
+    ("bounded"; "bounded_both": neither answer returned). Thread-safe; `close()` releases the workers.
     """
 
     def __init__(self, model: str, urls: Sequence[str], *, max_in_flight: int = 16, timeout_s: float = 60.0,
                  max_retries: int = 5, mode: str = "chat", top_logprobs: int = DEFAULT_TOP_LOGPROBS,
                  backoff_base_s: float = DEFAULT_BACKOFF_BASE_S, backoff_cap_s: float = DEFAULT_BACKOFF_CAP_S,
                  fail_threshold: int = DEFAULT_FAIL_THRESHOLD, cooldown_s: float = DEFAULT_COOLDOWN_S,
-                 image_format: str = "png", api_key: str | None = None,
+                 image_format: str = "png", api_key: str | None = None, answer_spellings: str = "all",
                  tokenizer: str | None = None, yes_ids: Sequence[int] | None = None,
                  no_ids: Sequence[int] | None = None, sglang_prompt: str | None = None):
         """model: the served model name; urls: base URLs (".../v1" for chat; SGLang's root or ".../v1"
         for sglang); max_in_flight: requests outstanding at once over all URLs; timeout_s: per request;
-        max_retries: extra attempts per request; backoff_*: retry delay base and cap, seconds.
-        SGLang mode needs the yes/no token ids (yes_ids/no_ids, or `tokenizer`: a Hugging Face name or
-        folder whose tokenizer gives them) and the prompt with the image placeholder: `sglang_prompt`,
-        a format string with "{text}", or else the chat template of `tokenizer`'s processor."""
+        max_retries: extra attempts per request; backoff_*: retry delay base and cap, seconds;
+        answer_spellings: "all" or "exact" (zeal.scorers.answers). tokenizer: a local folder or cached
+        hub id of the served model's tokenizer (else the server's root or the served name is tried).
+        SGLang mode needs the yes/no token ids (yes_ids/no_ids, or `tokenizer`) and the prompt with the
+        image placeholder: `sglang_prompt`, a format string with "{text}", or else the chat template of
+        `tokenizer`'s processor."""
         if mode not in MODES:
             raise ConfigError(f"remote scorer mode must be one of {MODES}, got {mode!r}")
         checks = {"max_in_flight": (max_in_flight, max_in_flight >= 1), "timeout_s": (timeout_s, timeout_s > 0),
@@ -279,41 +232,49 @@ class RemoteScorer:
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.top_logprobs = top_logprobs
-        self.backoff_base_s = backoff_base_s
-        self.backoff_cap_s = backoff_cap_s
+        self.backoff = Backoff(backoff_base_s, backoff_cap_s)
         self.image_format = image_format
+        self.answer_spellings = check_mode(answer_spellings)
         self._api_key = api_key or os.environ.get("ZEAL_LVLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
         self._rotation = _Rotation([_Endpoint(u.rstrip("/")) for u in urls], fail_threshold, cooldown_s)
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._identity_lock = threading.Lock()
+        self._identity: tuple[str, AnswerSpellings] | None = None
         self.stats: dict[str, int] = {"requests": 0, "retries": 0, "bounded": 0, "bounded_both": 0}
         self._tokenizer_name = tokenizer
         self._sglang_prompt = sglang_prompt
         self._processor = None
+        self._given_ids = (list(yes_ids or []), list(no_ids or []))
         if mode == "sglang":
-            self.yes_ids, self.no_ids = self._resolve_answer_ids(tokenizer, yes_ids, no_ids)
+            if not (yes_ids and no_ids) and tokenizer is None:
+                raise ConfigError("SGLang mode needs the yes/no token ids: pass yes_ids= and no_ids=, or tokenizer="
+                                  " (the model's Hugging Face name or local folder)")
             if sglang_prompt is None and tokenizer is None:
                 raise ConfigError("SGLang mode needs the prompt layout: pass sglang_prompt (a format string"
                                   " with {text} and the model's image placeholder) or tokenizer=")
-        else:
-            self.yes_ids, self.no_ids = list(yes_ids or []), list(no_ids or [])
 
     # --- construction ----------------------------------------------------------------------
     @classmethod
     def from_spec(cls, spec: str, **kwargs: Any) -> "RemoteScorer":
         """From "openai:MODEL@URL[,URL...]"; kwargs as in the constructor (max_in_flight, timeout_s,
-        max_retries, mode, ...)."""
+        max_retries, mode, answer_spellings, ...)."""
         model, urls = parse_spec(spec)
         return cls(model, urls, **kwargs)
 
     @property
-    def model_id(self) -> str:
-        """"openai:MODEL": the same model answers alike on any of its servers (score-cache key)."""
-        return SPEC_PREFIX + self.model
-
-    @property
     def urls(self) -> list[str]:
         return [e.url for e in self._rotation.endpoints]
+
+    @property
+    def model_id(self) -> str:
+        """"openai:MODEL|{what the servers say}|answers=...": the score-cache key of this model."""
+        return self._identify()[0]
+
+    @property
+    def spellings(self) -> AnswerSpellings:
+        """The answer spellings counted for the served model."""
+        return self._identify()[1]
 
     def endpoint_stats(self) -> list[dict[str, Any]]:
         """Per endpoint: url, requests sent, failures, times taken out of rotation, whether out now."""
@@ -321,14 +282,60 @@ class RemoteScorer:
         return [{"url": e.url, "requests": e.requests, "failures": e.failures, "times_taken_out": e.times_taken_out,
                  "out_of_rotation": e.down_until > now} for e in self._rotation.endpoints]
 
-    def _resolve_answer_ids(self, tokenizer: str | None, yes_ids: Sequence[int] | None,
-                            no_ids: Sequence[int] | None) -> tuple[list[int], list[int]]:
+    # --- identity ----------------------------------------------------------------------------
+    def _identify(self) -> tuple[str, AnswerSpellings]:
+        """Ask every URL what it serves under the name and resolve the spellings, once. A URL that does
+        not answer is left out (it is still tried for scores); the ones that answer must agree."""
+        with self._identity_lock:
+            if self._identity is None:
+                import httpx
+
+                headers = {"Authorization": f"Bearer {self._api_key}"}
+                with httpx.Client(timeout=self.timeout_s, headers=headers) as client:
+                    calls = ServerCalls(client, self.max_retries, self.backoff)
+                    described: dict[str, dict[str, Any]] = {}
+                    failures: list[str] = []
+                    for url in self.urls:
+                        try:
+                            described[url] = describe_model(calls, _v1(url), self.model)
+                        except _Unreachable as err:
+                            failures.append(str(err))
+                    if not described:
+                        raise ModelError(f"no LVLM server of {self.model!r} answered ({'; '.join(failures)}); check"
+                                         " that they are up (a run confirms the served model before reusing any"
+                                         " cached score)")
+                    if failures:
+                        log.warning("LVLM server(s) did not answer when asked what they serve: %s", "; ".join(failures))
+                    if len({json.dumps(d, sort_keys=True) for d in described.values()}) > 1:
+                        raise ModelError(f"the servers behind {self.model!r} serve different models: {described};"
+                                         " give URLs that serve the same model")
+                    url, info = next(iter(described.items()))
+                    spellings = self._resolve_spellings(calls, url, info)
+                if not info:
+                    log.warning("the LVLM server(s) %s say nothing about %r beyond its name (no root or"
+                                " max_model_len in /models): cached scores are trusted by the name alone; if"
+                                " another model is served under this name, clear the cache (--cache-dir)",
+                                ", ".join(described), self.model)
+                parts = [REMOTE_PREFIX + self.model]
+                if info:
+                    parts.append(json.dumps(info, sort_keys=True))
+                parts.append(f"answers={spellings.describe()}")
+                self._identity = ("|".join(parts), spellings)
+            return self._identity
+
+    def _resolve_spellings(self, calls: ServerCalls, url: str, info: dict[str, Any]) -> AnswerSpellings:
+        yes_ids, no_ids = self._given_ids
         if yes_ids and no_ids:
-            return [int(i) for i in yes_ids], [int(i) for i in no_ids]
-        if tokenizer is None:
-            raise ConfigError("SGLang mode needs the yes/no token ids: pass yes_ids= and no_ids=, or tokenizer="
-                              " (the model's Hugging Face name or local folder)")
-        return answer_token_ids(getattr(self._load_processor(), "tokenizer", self._processor))
+            texts = tuple((f"#{i}", side, i) for side, ids in (("yes", yes_ids), ("no", no_ids)) for i in ids)
+            return AnswerSpellings(tuple(sorted(yes_ids)), tuple(sorted(no_ids)), texts, True,
+                                   self.answer_spellings, "given ids")
+        if self.mode == "sglang":
+            processor = self._load_processor()
+            folder = self._tokenizer_name
+            return resolve_answer_ids(getattr(processor, "tokenizer", processor), self.model, self.answer_spellings,
+                                      model_type_of(_as_path(folder)), source="tokenizer")
+        return resolve_spellings(calls, _v1(url), self.model, self.answer_spellings,
+                                 [self._tokenizer_name, info.get("root"), self.model])
 
     def _load_processor(self) -> Any:
         """The processor (or, for a text-only folder, the tokenizer) named by `tokenizer=`, loaded once."""
@@ -375,6 +382,7 @@ class RemoteScorer:
         out = np.full((len(frames), len(texts)), np.nan, dtype=np.float64)
         if not frames or not texts:
             return np.zeros((len(frames), len(all_texts)), dtype=np.float64)
+        spellings = self.spellings  # the served model is confirmed before its first score
         pool = self._get_pool()
         abort = threading.Event()
         bounded_before = self.stats["bounded"]
@@ -383,7 +391,7 @@ class RemoteScorer:
         try:
             for i, frame in enumerate(frames):
                 for j, text in enumerate(texts):
-                    futures[pool.submit(self._score_with_retries, frame, text, abort)] = (i, j)
+                    futures[pool.submit(self._score_with_retries, frame, text, spellings, abort)] = (i, j)
             pending = set(futures)
             first_error: BaseException | None = None
             while pending:
@@ -395,7 +403,7 @@ class RemoteScorer:
                     if err is None:
                         i, j = futures[fut]
                         out[i, j] = fut.result()
-                    elif first_error is None:
+                    elif first_error is None and not isinstance(err, _Aborted):
                         first_error = err
                 if first_error is not None and not abort.is_set():
                     abort.set()  # workers stop starting attempts; queued jobs are cancelled
@@ -417,9 +425,9 @@ class RemoteScorer:
             raise ModelError(msg) from first_error
         bounded = self.stats["bounded"] - bounded_before
         if bounded:
-            log.warning("%d of %d answers had 'yes' or 'no' outside the server's top %d log-probs; the missing"
-                        " side was bounded by the smallest returned log-prob (counted in stats['bounded'])",
-                        bounded, out.size, self.top_logprobs)
+            log.warning("%d of %d answers had answer spellings outside the server's top %d log-probs that could"
+                        " move P(yes) by more than 1e-3 (counted in stats['bounded']); raise top_logprobs"
+                        " (vLLM: --max-logprobs) or use the sglang mode", bounded, out.size, self.top_logprobs)
         column = {text: j for j, text in enumerate(texts)}
         return out[:, [column[t] for t in all_texts]]
 
@@ -433,43 +441,41 @@ class RemoteScorer:
         with self._lock:
             self.stats[key] = self.stats.get(key, 0) + n
 
-    def _backoff_s(self, attempt: int, retry_after_s: float | None) -> float:
-        delay = min(self.backoff_cap_s, self.backoff_base_s * 2 ** attempt) * random.uniform(0.5, 1.0)
-        if retry_after_s is not None:  # honour the server's Retry-After, within the cap
-            delay = max(delay, min(retry_after_s, self.backoff_cap_s))
-        return delay
-
-    def _score_with_retries(self, frame: _Frame, text: str, abort: threading.Event) -> float:
+    def _score_with_retries(self, frame: _Frame, text: str, spellings: AnswerSpellings,
+                            abort: threading.Event) -> float:
         with frame.lock:
             if frame.url is None:
                 frame.url = encode_image(frame.image, self.image_format)
-        last: _RetryableError | None = None
-        for attempt in range(self.max_retries + 1):
+
+        def attempt() -> float:
             if abort.is_set():
-                raise ModelError("stopped because another request failed")
-            if attempt:
-                self._count("retries")
-                # Waiting on the abort event, not sleeping: a failure elsewhere ends the wait at once.
-                if abort.wait(self._backoff_s(attempt - 1, last.retry_after_s if last else None)):
-                    raise ModelError("stopped because another request failed")
+                raise _Aborted()
             ep = self._rotation.pick()
             self._count("requests")
             try:
-                value = self._request(ep, frame.url, text)
-            except _RetryableError as err:
+                value = self._request(ep, frame.url, text, spellings)
+            except Retryable as err:
                 self._rotation.report(ep, ok=False)
-                last = err
-                log.info("LVLM request to %s failed (attempt %d of %d): %s", ep.url, attempt + 1,
-                         self.max_retries + 1, err)
-                continue
+                log.info("LVLM request to %s failed: %s", ep.url, err)
+                raise
             self._rotation.report(ep, ok=True)
             return value
-        raise _GaveUpError(f"gave up after {self.max_retries} retries; last error: {last}")
 
-    def _request(self, ep: _Endpoint, image_url: str, text: str) -> float:
+        def pause(delay_s: float) -> None:
+            # Waiting on the abort event, not sleeping: a failure elsewhere ends the wait at once.
+            if abort.wait(delay_s):
+                raise _Aborted()
+
+        try:
+            return with_retries(attempt, self.max_retries, self.backoff, wait=pause,
+                                on_retry=lambda n, err, delay: self._count("retries"))
+        except GaveUp as gave_up:
+            raise _GaveUpError(f"gave up after {self.max_retries} retries; last error: {gave_up.last}") from None
+
+    def _request(self, ep: _Endpoint, image_url: str, text: str, spellings: AnswerSpellings) -> float:
         if self.mode == "chat":
-            return self._request_chat(ep, image_url, text)
-        return self._request_sglang(ep, image_url, text)
+            return self._request_chat(ep, image_url, text, spellings)
+        return self._request_sglang(ep, image_url, text, spellings)
 
     # --- OpenAI chat completions -----------------------------------------------------------------
     def _chat_client(self, ep: _Endpoint):
@@ -481,22 +487,22 @@ class RemoteScorer:
                 ep.client = OpenAI(base_url=ep.url, api_key=self._api_key, timeout=self.timeout_s, max_retries=0)
             return ep.client
 
-    def _request_chat(self, ep: _Endpoint, image_url: str, text: str) -> float:
+    def _request_chat(self, ep: _Endpoint, image_url: str, text: str, spellings: AnswerSpellings) -> float:
         import openai
 
         client = self._chat_client(ep)
+        # the OpenAI schema of chat_messages(text): the frame first, then the text
+        messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}},
+                                                 {"type": "text", "text": text}]}]
         try:
-            resp = client.chat.completions.create(
-                model=self.model,
-                messages=[{"role": "user", "content": [{"type": "image_url", "image_url": {"url": image_url}},
-                                                       {"type": "text", "text": text}]}],
-                max_tokens=1, temperature=0, logprobs=True, top_logprobs=self.top_logprobs)
+            resp = client.chat.completions.create(model=self.model, messages=messages, max_tokens=1, temperature=0,
+                                                  logprobs=True, top_logprobs=self.top_logprobs)
         except (openai.APITimeoutError, openai.APIConnectionError) as err:  # timeout is a connection error
-            raise _RetryableError(f"{ep.url}: {type(err).__name__}: {err}") from err
+            raise Retryable(f"{ep.url}: {type(err).__name__}: {err}") from err
         except openai.APIStatusError as err:
             status = err.status_code
-            if status in RETRYABLE_STATUS or status >= 500:
-                raise _RetryableError(f"{ep.url}: HTTP {status}", _retry_after(err.response)) from err
+            if is_retryable_status(status):
+                raise Retryable(f"{ep.url}: HTTP {status}", retry_after_s(err.response.headers)) from err
             raise ModelError(f"LVLM server {ep.url} rejected the request (HTTP {status}): {err.message}."
                              " Check the model name and that the server allows top_logprobs="
                              f"{self.top_logprobs} (vLLM: --max-logprobs {self.top_logprobs}).") from err
@@ -508,12 +514,12 @@ class RemoteScorer:
         except (AttributeError, IndexError, TypeError) as err:
             raise ModelError(f"LVLM server {ep.url} answered without log-probs for the first token; it must"
                              " support logprobs/top_logprobs in chat completions (vLLM does)") from err
-        p, bounded = p_yes_from_top_logprobs(top)
-        if bounded:
+        answer = read_top_logprobs(top, spellings)
+        if answer.bounded:
             self._count("bounded")
-            if bounded == 2:
-                self._count("bounded_both")
-        return p
+        if answer.absent == 2:
+            self._count("bounded_both")
+        return answer.p_yes
 
     # --- SGLang native /generate -----------------------------------------------------------------
     def _sglang_client(self, ep: _Endpoint):
@@ -521,66 +527,47 @@ class RemoteScorer:
             if ep.client is None:
                 import httpx
 
-                root = ep.url[:-3] if ep.url.endswith("/v1") else ep.url
-                ep.client = httpx.Client(base_url=root, timeout=self.timeout_s,
+                ep.client = httpx.Client(base_url=api_root(ep.url), timeout=self.timeout_s,
                                          headers={"Authorization": f"Bearer {self._api_key}"})
             return ep.client
 
     def _render_sglang_prompt(self, text: str) -> str:
         if self._sglang_prompt is not None:
             return self._sglang_prompt.format(text=text)
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
-        return self._load_processor().apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        return self._load_processor().apply_chat_template(chat_messages(text), add_generation_prompt=True,
+                                                          tokenize=False)
 
-    def _request_sglang(self, ep: _Endpoint, image_url: str, text: str) -> float:
+    def _request_sglang(self, ep: _Endpoint, image_url: str, text: str, spellings: AnswerSpellings) -> float:
         import httpx
 
         client = self._sglang_client(ep)
         payload = {"text": self._render_sglang_prompt(text), "image_data": image_url,
                    "sampling_params": {"max_new_tokens": 1, "temperature": 0},
                    "return_logprob": True, "logprob_start_len": -1,
-                   "token_ids_logprob": [*self.yes_ids, *self.no_ids]}
+                   "token_ids_logprob": [*spellings.yes, *spellings.no]}
         try:
             resp = client.post("/generate", json=payload)
         except httpx.TransportError as err:  # timeouts, refused and dropped connections
-            raise _RetryableError(f"{ep.url}: {type(err).__name__}: {err}") from err
+            raise Retryable(f"{ep.url}: {type(err).__name__}: {err}") from err
         status = resp.status_code
-        if status in RETRYABLE_STATUS or status >= 500:
-            raise _RetryableError(f"{ep.url}: HTTP {status}", _retry_after(resp))
+        if is_retryable_status(status):
+            raise Retryable(f"{ep.url}: HTTP {status}", retry_after_s(resp.headers))
         if status >= 400:
-            raise ModelError(f"SGLang server {ep.url} rejected the request (HTTP {status}): {resp.text[:300]}")
+            raise ModelError(f"SGLang server {ep.url} rejected the request (HTTP {status}):"
+                             f" {resp.text[:MAX_QUOTE_CHARS]}")
         try:
             step = resp.json()["meta_info"]["output_token_ids_logprobs"][0]
             logprobs = {int(entry[1]): float(entry[0]) for entry in step}
         except (KeyError, IndexError, TypeError, ValueError) as err:
             raise ModelError(f"SGLang server {ep.url} answered without meta_info.output_token_ids_logprobs;"
                              " it must support return_logprob with token_ids_logprob") from err
-        return p_yes_from_id_logprobs(logprobs, self.yes_ids, self.no_ids)
+        return p_yes_from_id_logprobs(logprobs, spellings)
 
 
-def _retry_after(response: Any) -> float | None:
-    try:
-        return float(response.headers.get("retry-after"))
-    except (AttributeError, TypeError, ValueError):
-        return None
+def _v1(url: str) -> str:
+    """The OpenAI base (".../v1") of a server given by its root or its base."""
+    return url if url.endswith("/v1") else f"{url}/v1"
 
 
-def answer_token_ids(tokenizer: Any) -> tuple[list[int], list[int]]:
-    """(yes ids, no ids): every single-token spelling of yes/no in the tokenizer's vocabulary, exactly
-    the set the local scorer reads (zeal.lvlm_scorer.resolve_answer_ids).
-
-    tokenizer: a Hugging Face name/folder (loaded with AutoTokenizer) or a loaded tokenizer.
-    """
-    from zeal.lvlm_scorer import resolve_answer_ids
-
-    name = str(tokenizer)
-    if isinstance(tokenizer, (str, os.PathLike)):
-        from transformers import AutoTokenizer
-
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(name)
-        except Exception as err:  # noqa: BLE001 - many loader failures, one message
-            raise ModelError(f"cannot load the tokenizer {name} to find the yes/no token ids ({err}); pass a"
-                             " local folder or yes_ids=/no_ids=") from err
-    ids = resolve_answer_ids(tokenizer, name)
-    return list(ids.yes), list(ids.no)
+def _as_path(name: str | None) -> Path | None:
+    return Path(name).expanduser() if name else None

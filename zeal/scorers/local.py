@@ -8,9 +8,10 @@ so the shared prefix (with the vision encoder) runs once. The suffixes then run 
 cached keys/values, packed into one sequence as a prefix tree: a token that several suffixes share at
 the same place (the class name of a start and an end question) is computed once, and each token attends
 to the whole prefix and to its own ancestors only (a 4-D mask), at the position it has in the full
-prompt. P(yes) is read from the raw logits at each suffix's last token: softmax over (logsumexp of every
-single-token "yes" variant, logsumexp of every "no" variant); only those rows of the output head are
-computed. `p_yes_reference` is the plain one-prompt-at-a-time forward, the oracle of the tests.
+prompt. P(yes) is read from the raw logits at each suffix's last token: softmax over (logsumexp of the
+"yes" spellings, logsumexp of the "no" spellings; every single-token spelling, or the published code's one,
+see zeal.scorers.answers); only those rows of the output head are computed. `p_yes_reference` is the
+plain one-prompt-at-a-time forward, the oracle of the tests.
 
 Why this is exact: under causal attention a token's output depends only on the tokens before it and on
 their positions, and the mask + position ids give every suffix token exactly that context (for Qwen2-VL's
@@ -21,8 +22,8 @@ layers), the suffixes run as a right-padded batch instead (a real token never se
 
 from __future__ import annotations
 
-import hashlib
 import inspect
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -31,16 +32,15 @@ import numpy as np
 import torch
 
 from zeal.errors import ModelError
+from zeal.scorers import chat_messages
+from zeal.scorers.answers import check_mode, resolve_answer_ids
+from zeal.scorers.availability import lvlm_status, require_obtainable
+from zeal.scorers.device import resolve_device
+from zeal.scorers.identity import fingerprint, with_answers
 
-# Every spelling of the answers that a tokenizer may hold as one token. Plain strings are encoded;
-# the "▁" (SentencePiece) and "Ġ" (byte-level BPE) forms are looked up as vocabulary entries.
-YES_VARIANTS = ("yes", "Yes", "YES", " yes", " Yes", " YES")
-NO_VARIANTS = ("no", "No", "NO", " no", " No", " NO")
-SPACE_MARKERS = ("▁", "Ġ")
 # Keys of a processor's output that hold one value per token (truncated to the prefix).
 PER_TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
 MODEL_CLASS_NAMES = ("AutoModelForImageTextToText", "AutoModelForVision2Seq", "AutoModelForCausalLM")
-CONFIG_HASH_CHARS = 12
 # Attention implementations that take a custom 4-D additive mask as is (flash-attention kernels take
 # none, flex attention a BlockMask): only these run the packed suffix tree.
 MASKED_ATTENTION = ("eager", "sdpa")
@@ -49,63 +49,14 @@ MASKED_ATTENTION = ("eager", "sdpa")
 # logits after the head fail the check and keep the full head.
 HEAD_CHECK_TOLERANCE = {torch.float32: 1e-4, torch.float64: 1e-8}
 HEAD_CHECK_TOLERANCE_LOW_PRECISION = 2e-2
+# Longest part of a loader's error quoted back to the user.
+MAX_REASON_CHARS = 300
 OOM_ADVICE = ("lower LVLMConfig.frames_per_batch, use a smaller model or dtype, free GPU memory, "
               "or run on the CPU (device='cpu')")
 
 
-@dataclass(frozen=True)
-class AnswerIds:
-    """Token ids whose logits count as "yes" and as "no" (deduplicated, sorted)."""
-
-    yes: tuple[int, ...]
-    no: tuple[int, ...]
-
-
-def resolve_answer_ids(tokenizer: Any, name: str = "model") -> AnswerIds:
-    """Every single-token spelling of yes and no in `tokenizer`. ModelError when a side has none."""
-    vocab = tokenizer.get_vocab()
-    unknown = tokenizer.unk_token_id
-
-    def spells(token_id: int, word: str) -> bool:
-        # guards against an unknown-token id and against normalizers that change the word
-        text = tokenizer.decode([token_id]).replace("▁", " ").replace("Ġ", " ")
-        return token_id != unknown and text.strip() == word.strip()
-
-    def single_tokens(words: Sequence[str]) -> tuple[int, ...]:
-        ids: set[int] = set()
-        for word in words:
-            encoded = tokenizer.encode(word, add_special_tokens=False)
-            if len(encoded) == 1 and spells(int(encoded[0]), word):
-                ids.add(int(encoded[0]))
-            if not word.startswith(" "):
-                continue
-            for marker in SPACE_MARKERS:  # vocabulary forms of " yes": "▁yes", "Ġyes"
-                token_id = vocab.get(marker + word[1:])
-                if token_id is not None and spells(int(token_id), word):
-                    ids.add(int(token_id))
-        return tuple(sorted(ids))
-
-    yes, no = single_tokens(YES_VARIANTS), single_tokens(NO_VARIANTS)
-    missing = [side for side, ids in (("yes", yes), ("no", no)) if not ids]
-    if missing:
-        raise ModelError(f"the tokenizer of {name} has no single token for {' or '.join(missing)!r} "
-                         f"(tried {list(YES_VARIANTS + NO_VARIANTS)}); P(yes) cannot be read from its "
-                         "logits: choose a model whose vocabulary holds the words yes/no")
-    return AnswerIds(yes=yes, no=no)
-
-
 def _is_oom(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
-
-
-def _pick_device(device: str) -> torch.device:
-    if device != "auto":
-        return torch.device(device)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
 
 
 def _pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
@@ -124,49 +75,36 @@ def _pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-def _local_model_id(folder: Path) -> str:
-    """Resolved path + a short hash of config.json and the weight files' names, sizes and mtimes,
-    so that replacing the weights in place invalidates every cache keyed on the model id."""
-    digest = hashlib.sha256()
-    config = folder / "config.json"
-    if config.exists():
-        digest.update(config.read_bytes())
-    for path in sorted(folder.iterdir()):
-        if path.suffix in (".safetensors", ".bin", ".pt", ".pth", ".gguf") and path.is_file():
-            stat = path.stat()
-            digest.update(f"{path.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return f"{folder.resolve()}@{digest.hexdigest()[:CONFIG_HASH_CHARS]}"
-
-
-def _missing_model_error(name: str, cause: BaseException | None) -> ModelError:
-    detail = f" ({type(cause).__name__}: {str(cause).splitlines()[0][:300]})" if cause else ""
-    return ModelError(
-        f"cannot load the vision-language model {name!r}{detail}. Models are not downloaded here: point "
-        "LVLMConfig.model at a local folder that holds the weights (config.json, *.safetensors, the "
-        "processor and tokenizer files), or put the model in the Hugging Face cache and set "
-        "HF_HOME=<cache folder> and HF_HUB_OFFLINE=1")
+def _model_type(model: Any) -> str | None:
+    """The transformers model_type that decides the "exact" answer spelling."""
+    return getattr(getattr(model, "config", None), "model_type", None)
 
 
 class LVLMScorer:
     """P(yes) for (image, question) pairs from a transformers image-text-to-text model.
 
-    Build it with `from_pretrained`, or pass an already loaded model and processor (tests, notebooks).
+    Build it with `from_pretrained`, or pass an already loaded model and processor (tests, notebooks);
+    `weights_id` then names the weights (`model_id` adds how the answer is read).
     frames_per_batch: frames whose prefixes run together; texts_per_batch: suffixes per forward
-    (None = all); both shrink automatically when the GPU runs out of memory.
+    (None = all); both shrink automatically when the GPU runs out of memory. answer_spellings: "all" or
+    "exact" (see zeal.scorers.answers). `stats` counts calls, frames and (frame, text) pairs scored.
     """
 
-    def __init__(self, model: Any, processor: Any, model_id: str, frames_per_batch: int = 4,
-                 texts_per_batch: int | None = None) -> None:
+    def __init__(self, model: Any, processor: Any, weights_id: str, frames_per_batch: int = 4,
+                 texts_per_batch: int | None = None, answer_spellings: str = "all") -> None:
         if frames_per_batch < 1 or (texts_per_batch is not None and texts_per_batch < 1):
             raise ModelError(f"frames_per_batch={frames_per_batch} and texts_per_batch={texts_per_batch} "
                              "must be at least 1")
         self.model = model.eval()
         self.processor = processor
         self.tokenizer = getattr(processor, "tokenizer", processor)
-        self.model_id = model_id
+        self.weights_id = weights_id
+        self.model_id = with_answers(weights_id, answer_spellings)
         self.frames_per_batch = frames_per_batch
         self.texts_per_batch = texts_per_batch
-        self.answer_ids = resolve_answer_ids(self.tokenizer, model_id)
+        self.answer_ids = resolve_answer_ids(self.tokenizer, weights_id, answer_spellings, _model_type(model))
+        self.stats: dict[str, int] = {"calls": 0, "frames": 0, "pairs": 0}
+        self._stats_lock = threading.Lock()
         self.device = next(model.parameters()).device
         self._forward_args = set(inspect.signature(model.forward).parameters)
         self._yes = torch.tensor(self.answer_ids.yes, device=self.device)
@@ -179,21 +117,22 @@ class LVLMScorer:
     # ---------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str = "auto", dtype: str = "auto",
-                        frames_per_batch: int = 4) -> "LVLMScorer":
-        """Load a hub id (from the local HF cache) or a local folder. ModelError when it is not there."""
+                        frames_per_batch: int = 4, answer_spellings: str = "all") -> "LVLMScorer":
+        """Load a local folder, or a hub id from the local Hugging Face cache (downloaded first when the
+        hub is reachable). A model that is not here and cannot be downloaded is one short ModelError
+        within seconds (see zeal.scorers.availability)."""
         import transformers
 
-        torch_device = _pick_device(device)
+        check_mode(answer_spellings)
+        status = lvlm_status(name_or_path)
+        require_obtainable(status)
+        torch_device = torch.device(resolve_device(device))
         torch_dtype = _pick_dtype(dtype, torch_device)
-        local = Path(name_or_path).expanduser()
-        if local.is_dir():
-            source = str(local)
-        elif name_or_path.startswith((".", "/", "~")) or name_or_path.count("/") > 1:
-            raise _missing_model_error(name_or_path, FileNotFoundError(f"no folder {local}"))
-        else:
-            source = name_or_path
+        source = str(Path(name_or_path).expanduser()) if status.where == "local folder" else name_or_path
+        # a cached hub model loads without asking the hub (what is cached is what the model id names)
+        local_only = {"local_files_only": True} if status.present else {}
         try:
-            processor = transformers.AutoProcessor.from_pretrained(source)
+            processor = transformers.AutoProcessor.from_pretrained(source, **local_only)
             model = None
             errors: list[str] = []
             for class_name in MODEL_CLASS_NAMES:
@@ -201,7 +140,7 @@ class LVLMScorer:
                 if auto_class is None:
                     continue
                 try:
-                    model = auto_class.from_pretrained(source, dtype=torch_dtype)
+                    model = auto_class.from_pretrained(source, dtype=torch_dtype, **local_only)
                     break
                 except ValueError as error:  # this Auto class does not map the config: try the next
                     errors.append(f"{class_name}: {error}")
@@ -210,22 +149,20 @@ class LVLMScorer:
                                  f"can load ({'; '.join(errors)[:500]})")
         except ModelError:
             raise
-        except (OSError, ImportError) as error:  # not found locally/in cache, hub unreachable
-            raise _missing_model_error(name_or_path, error) from error
+        except (OSError, ImportError) as error:  # incomplete folder or cache, a download that failed
+            reason = str(error).splitlines()[0][:MAX_REASON_CHARS] if str(error) else type(error).__name__
+            raise ModelError(f"cannot load the LVLM {name_or_path!r} ({reason}); give a folder with config.json,"
+                             " the weights and the processor files, or a complete Hugging Face cache entry") from error
         model.to(torch_device)
-        if local.is_dir():
-            model_id = _local_model_id(local)
-        else:
-            revision = getattr(model.config, "_commit_hash", None)
-            model_id = f"{name_or_path}@{revision}" if revision else name_or_path
-        return cls(model, processor, model_id, frames_per_batch=frames_per_batch)
+        return cls(model, processor, fingerprint(name_or_path), frames_per_batch=frames_per_batch,
+                   answer_spellings=answer_spellings)
 
     # ---------------------------------------------------------------- prompts
     def render(self, text: str) -> str:
         """The full prompt string for one user text: the model's chat template, image first."""
-        messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]}]
         try:
-            return self.processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+            return self.processor.apply_chat_template(chat_messages(text), add_generation_prompt=True,
+                                                      tokenize=False)
         except Exception as error:  # no template, or a template that rejects this layout
             raise ModelError(f"the chat template of {self.model_id} cannot render an image + text user "
                              f"turn ({error}); use a model with a chat template (an -Instruct/-hf checkpoint)"
@@ -266,6 +203,10 @@ class LVLMScorer:
         pil = [_as_pil(image) for image in images]
         scores = self._with_oom_backoff(lambda frames_n, texts_n: self._score(pil, plan, frames_n, texts_n),
                                         len(unique))
+        with self._stats_lock:
+            self.stats["calls"] += 1
+            self.stats["frames"] += len(images)
+            self.stats["pairs"] += len(images) * len(unique)
         column = {text: j for j, text in enumerate(unique)}
         return scores[:, [column[text] for text in texts]]
 

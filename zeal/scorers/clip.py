@@ -7,7 +7,6 @@ already-built parts (model, preprocess, tokenizer) so tests can pass tiny models
 from __future__ import annotations
 
 import difflib
-import hashlib
 import os
 import re
 from collections import OrderedDict
@@ -17,6 +16,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from zeal.errors import ConfigError, ModelError
+from zeal.scorers.availability import clip_status, require_obtainable
+from zeal.scorers.device import resolve_device
+from zeal.scorers.identity import clip_model_id
 
 # Local weight files open_clip can load as `pretrained` (anything else is taken as a tag).
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors", ".npz", ".ckpt")
@@ -29,38 +31,11 @@ LOCAL_WEIGHTS_HINT = ("pass a local checkpoint file as `pretrained` (e.g. open_c
                       " or put the weights in the Hugging Face cache (HF_HOME) and set HF_HUB_OFFLINE=1")
 
 
-def resolve_device(device: str = "auto") -> str:
-    """"auto" -> "cuda" if available, else "mps", else "cpu"; an explicit device must be available."""
-    import torch
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    kind = device.split(":")[0]
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ModelError(f"device {device!r} asked for but CUDA is not available; use device='auto' or 'cpu'")
-    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ModelError(f"device {device!r} asked for but Apple MPS is not available; use 'auto' or 'cpu'")
-    if kind not in ("cpu", "cuda", "mps"):
-        raise ModelError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
-    return device
-
-
 def class_text(name: str) -> str:
     """The text CLIP sees for a class name: CamelCase and snake_case split into words
     ("CliffDiving" -> "Cliff Diving", "long_jump" -> "long jump"), as CLIP was trained on prose."""
     words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name)
     return re.sub(r"[\s_\-]+", " ", words).strip()
-
-
-def _checkpoint_fingerprint(path: Path) -> str:
-    """Short hash of a local file's size and modification time: changes when the weights do,
-    without reading gigabytes."""
-    st = path.stat()
-    return hashlib.sha256(f"{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
 def _looks_like_path(pretrained: str) -> bool:
@@ -77,6 +52,24 @@ def _check_model_name(open_clip: Any, model: str) -> None:
         hint = f" Did you mean {', '.join(close)}?" if close else ""
         raise ModelError(f"unknown open_clip model {model!r}.{hint} List the known model names with:"
                          f" {LIST_MODELS_HINT}")
+
+
+def mean_similarity(image_embs: np.ndarray, text_embs: np.ndarray) -> np.ndarray:
+    """Cosine between the mean of image_embs [n, D] (n >= 1) and each of text_embs [m, D] -> [m] float32."""
+    image_embs = np.asarray(image_embs, np.float32)
+    if image_embs.ndim != 2 or image_embs.shape[0] == 0:
+        raise ValueError(f"image_embs must be [n, D] with n >= 1, got shape {image_embs.shape}")
+    mean = image_embs.mean(axis=0)
+    mean = mean / max(float(np.linalg.norm(mean)), np.finfo(np.float32).tiny)
+    return (np.asarray(text_embs, np.float32) @ mean).astype(np.float32)
+
+
+def frame_similarity(frame_embs: np.ndarray, text_emb: np.ndarray) -> np.ndarray:
+    """Cosine between each frame [N, D] and one text embedding [D] -> [N] float32."""
+    frame_embs = np.asarray(frame_embs, np.float32)
+    if frame_embs.ndim != 2:
+        raise ValueError(f"frame_embs must be [N, D], got shape {frame_embs.shape}")
+    return (frame_embs @ np.asarray(text_emb, np.float32)).astype(np.float32)
 
 
 class ClipScorer:
@@ -117,19 +110,19 @@ class ClipScorer:
 
         _check_model_name(open_clip, model)
         device = resolve_device(device)
-        model_id = f"{model}/{pretrained}"
+        model_id = clip_model_id(model, pretrained)
         if pretrained and _looks_like_path(pretrained):
             path = Path(pretrained).expanduser()
             if not path.is_file():
                 raise ModelError(f"CLIP checkpoint {str(path)!r} for model {model!r} not found; give the path"
                                  " of an existing weights file, or an open_clip pretrained tag")
             pretrained = str(path.resolve())
-            model_id = f"{model}/{pretrained}#{_checkpoint_fingerprint(path)}"
         elif pretrained and not model.startswith(("hf-hub:", "local-dir:")):
             tags = open_clip.list_pretrained_tags_by_model(model.replace("/", "-"))
             if pretrained not in tags:
                 raise ModelError(f"unknown pretrained tag {pretrained!r} for CLIP model {model!r}; known tags:"
                                  f" {tags or 'none'}; or {LOCAL_WEIGHTS_HINT}")
+            require_obtainable(clip_status(model, pretrained, cache_dir))
         precision = "fp32"
         if device.startswith("cuda"):
             # Low-precision weights halve GPU memory (EVA02-E is 4.4B parameters); autocast does the rest.
@@ -232,14 +225,9 @@ class ClipScorer:
     def rank_classes(self, image_embs: np.ndarray, names: Sequence[str]) -> list[tuple[str, float]]:
         """Step 2: cosine between the mean image feature of `image_embs` [n, D] and each class name's
         text (see class_text), as (name, cosine), best first (ties keep the given order)."""
-        image_embs = np.asarray(image_embs, np.float32)
-        if image_embs.ndim != 2 or image_embs.shape[0] == 0:
-            raise ValueError(f"image_embs must be [n, D] with n >= 1, got shape {image_embs.shape}")
         if not names:
             return []
-        mean = image_embs.mean(axis=0)
-        mean = mean / max(float(np.linalg.norm(mean)), np.finfo(np.float32).tiny)
-        scores = self.embed_texts([class_text(n) for n in names]) @ mean
+        scores = mean_similarity(image_embs, self.embed_texts([class_text(n) for n in names]))
         order = sorted(range(len(names)), key=lambda i: -scores[i])
         return [(names[i], float(scores[i])) for i in order]
 
@@ -251,11 +239,7 @@ class ClipScorer:
 
     def actionness(self, frame_embs: np.ndarray, description: str) -> np.ndarray:
         """Step 3: cosine between each frame [N, D] and the class description -> [N] float32."""
-        frame_embs = np.asarray(frame_embs, np.float32)
-        if frame_embs.ndim != 2:
-            raise ValueError(f"frame_embs must be [N, D], got shape {frame_embs.shape}")
-        text = self.embed_texts([description])[0]
-        return (frame_embs @ text).astype(np.float32)
+        return frame_similarity(frame_embs, self.embed_texts([description])[0])
 
     def __repr__(self) -> str:
         return f"ClipScorer(model_id={self.model_id!r}, device={str(self.device)!r})"
