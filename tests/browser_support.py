@@ -50,11 +50,9 @@ def intervals(page) -> dict[str, dict]:
     return {iv["id"]: iv for iv in ws(page, "intervals()")}
 
 
-def open_clip(page, clip: Path, classes: list[str], question_hint: str) -> None:
-    """Upload a clip and type classes, as a new annotator does (Setup tab)."""
+def choose_classes(page, classes: list[str], question_hint: str) -> None:
+    """Type class names into the Project tab's class picker, as a new annotator does."""
     open_tab(page, "setup")
-    page.set_input_files("#zeal-video input[type=file]", str(clip))
-    page.wait_for_selector("#zeal-info :text('×')", timeout=WAIT_MS)
     page.click("#zeal-classes input")
     for name in classes:
         page.keyboard.type(name)
@@ -63,12 +61,50 @@ def open_clip(page, clip: Path, classes: list[str], question_hint: str) -> None:
     page.wait_for_selector(f"#zeal-queries :text('{question_hint}')", timeout=WAIT_MS)
 
 
-def run_and_wait(page, min_intervals: int = 1, timeout_ms: int = WAIT_MS) -> None:
-    before = page.evaluate("() => window.zealWorkspace ? window.zealWorkspace.rev() : -1")
-    page.click("#zeal-run")
-    page.wait_for_function("(b) => window.zealWorkspace && window.zealWorkspace.ready() && "
-                           "window.zealWorkspace.rev() !== b", arg=before, timeout=timeout_ms)
+def add_videos(page, clips: list[Path]) -> None:
+    """Upload videos into the project (several at once) from the Project tab."""
+    open_tab(page, "setup")
+    page.set_input_files("#zeal-uploads input[type=file]", [str(c) for c in clips])
+    for clip in clips:
+        page.wait_for_selector(f"#zeal-videos .zv-row:has-text('{clip.name}')", timeout=WAIT_MS)
+
+
+def wait_status(page, name: str, statuses: tuple[str, ...] = ("to review", "in review"),
+                timeout_ms: int = WAIT_MS) -> None:
+    """Until the list of videos shows this video in one of these states."""
+    page.wait_for_function(
+        """([name, statuses]) => Array.from(document.querySelectorAll('#zeal-videos .zv-row')).some(r =>
+             r.querySelector('.zv-name').textContent === name &&
+             statuses.some(s => r.querySelector('.zv-status').textContent.startsWith(s)))""",
+        arg=[name, list(statuses)], timeout=timeout_ms)
+
+
+def open_video(page, name: str, min_intervals: int = 1) -> None:
+    """Click the video's name in the list (Project tab): the Review tab opens with it."""
+    open_tab(page, "setup")
+    page.locator("#zeal-videos .zv-name", has_text=name).first.click()
+    page.wait_for_function("(name) => window.zealWorkspace && window.zealWorkspace.ready() && "
+                           "window.zealWorkspace.videos().some(v => v.id === window.zealWorkspace.video() && v.name === name)",
+                           arg=name, timeout=WAIT_MS)
     wait_ready(page, min_intervals)
+
+
+def open_clip(page, clip: Path, classes: list[str], question_hint: str, timeout_ms: int = WAIT_MS) -> None:
+    """A new project's first steps: classes typed, the clip uploaded, scored, opened for review."""
+    choose_classes(page, classes, question_hint)
+    add_videos(page, [clip])
+    wait_status(page, clip.name, timeout_ms=timeout_ms)
+    open_video(page, clip.name)
+
+
+def rescore(page, timeout_ms: int = WAIT_MS) -> None:
+    """Project tab: score the open video again; wait until the workspace shows the new result."""
+    before = ws(page, "rev()")
+    open_tab(page, "setup")
+    page.click("#zeal-run")
+    open_tab(page, "review")
+    page.wait_for_function("(b) => window.zealWorkspace.ready() && window.zealWorkspace.rev() > b", arg=before,
+                           timeout=timeout_ms)
 
 
 def lanes_box(page) -> dict:
@@ -100,9 +136,10 @@ def open_tab(page, tab_id: str) -> None:
     page.click(f"#zeal-tab-{tab_id}-button")
 
 
-def export_csv(page, tmp_path: Path, include: str, name: str) -> list[dict]:
+def export_csv(page, tmp_path: Path, include: str, name: str, scope: str = "the open video") -> list[dict]:
     """Export as CSV from the Export tab and read back the downloaded file."""
     open_tab(page, "export")
+    page.get_by_label(scope).check()
     page.get_by_label(include).check()
     page.click("#zeal-export")
     link = page.locator("#zeal-files a[download$='.csv']").first

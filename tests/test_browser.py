@@ -1,8 +1,9 @@
-"""The annotator's whole job in a real headless Chromium, and what broke before: open a clip, run,
-zoom, drag an edge, draw an interval, accept, reject, undo and redo, edit a question and re-run,
-reload, export, and check that the exported file holds exactly the corrections made (ids, times,
-states). Plus: fast edits on several intervals never touch another one; Space on a focused button
-plays the video and runs nothing; zoom survives updates; a re-run keeps every reviewed interval."""
+"""The annotator's whole job in a real headless Chromium, and what broke before: add a clip to the
+project, let it be scored, open it, zoom, drag an edge, draw an interval, accept, reject, undo and
+redo, edit a question and score again, reload, export, and check that the exported file holds
+exactly the corrections made (ids, times, states). Plus: fast edits on several intervals never touch
+another one; Space on a focused button plays the video and runs nothing; zoom survives updates; a
+re-run keeps every reviewed interval. (Projects of several videos: tests/test_browser_project.py.)"""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from app_server import EXAMPLE_CLIP, ROOT, start_app
 from browser_support import (WAIT_MS, drag, export_csv, interval_point, intervals, lane_point, lanes_box,
-                             launch_browser, open_clip, open_tab, require_browser, run_and_wait, wait_ready,
+                             launch_browser, open_clip, open_tab, require_browser, rescore, wait_ready,
                              wait_saved, ws)
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -49,14 +50,13 @@ def fresh_page(browser, app, errors: list[str]):
     page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app.url)
-    page.wait_for_selector("#zeal-video", timeout=WAIT_MS)
+    page.wait_for_selector("#zeal-videos", timeout=WAIT_MS)
     return page
 
 
 def analysed_page(browser, app, errors):
     page = fresh_page(browser, app, errors)
     open_clip(page, EXAMPLE_CLIP, CLASSES, HINT)
-    run_and_wait(page)
     return page
 
 
@@ -147,9 +147,11 @@ def test_the_annotators_whole_job(app, browser, tmp_path):
     page.keyboard.type("Is a diver standing at the end of a springboard?")
     page.keyboard.press("Enter")
     page.click("#zeal-header")
-    run_and_wait(page)
-    assert "scored by the model" in page.inner_text("#zeal-status") and "kept 4 reviewed" in page.inner_text("#zeal-status")
+    rescore(page)
     assert reviewed(intervals(page)) == work
+    open_tab(page, "setup")
+    page.wait_for_selector("#zeal-videos .zv-status[title*='kept 4 reviewed']", timeout=WAIT_MS)
+    open_tab(page, "review")
     before_reload = intervals(page)
 
     # Reload: the same intervals and the undo history come back; undo and redo still work.
@@ -276,8 +278,7 @@ def test_zoom_survives_updates_and_a_rerun_keeps_the_work(app, browser):
     assert (view["t0"], view["t1"]) == (zoom["t0"], zoom["t1"])
     assert intervals(page)[accepted]["state"] == "accepted"
     # a re-run (same questions) keeps it too, and the zoom
-    open_tab(page, "setup")
-    run_and_wait(page)
+    rescore(page)
     view = ws(page, "view()")
     assert (view["t0"], view["t1"]) == (zoom["t0"], zoom["t1"])
     assert intervals(page)[accepted]["state"] == "accepted"

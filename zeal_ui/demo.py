@@ -160,7 +160,7 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                             cancel_btn = gr.Button("Stop scoring", variant="stop", elem_id="zeal-cancel", scale=1,
                                                    elem_classes="zeal-mouse-only")
             with gr.Tab("2 · Review", id="review", elem_id="zeal-tab-review"):
-                workspace.create_workspace(state)
+                ws = workspace.create_workspace(state)
             with gr.Tab("3 · Export", id="export", elem_id="zeal-tab-export"):
                 with gr.Row():
                     scope = gr.Radio([SCOPE_VIDEO, SCOPE_PROJECT], value=SCOPE_VIDEO, label="Export",
@@ -178,7 +178,7 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                 export_btn = gr.Button("Export", variant="primary", elem_id="zeal-export",
                                        elem_classes="zeal-mouse-only")
                 files = gr.File(label="Downloads", file_count="multiple", interactive=False, elem_id="zeal-files",
-                                height=140)
+                                height=320)
             with gr.Tab("Settings and help", id="help", elem_id="zeal-tab-help"):
                 gr.Markdown(HELP)
                 gr.Markdown(f"Project folder: `{project.root}`")
@@ -186,13 +186,19 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                 refresh = gr.Button("Check the models again", size="sm")
 
         # --- events ------------------------------------------------------------------------------
+        # After the queue changes, the workspace looks at the list again (and follows its video's
+        # scoring until the new result is there).
+        def refresh_workspace(event):
+            return event.then(lambda vid: workspace.signal(vid or None), [current], [ws], show_progress="hidden",
+                              api_visibility="private")
+
         demo.load(cb.restore, None, [classes, qtable, known, top_k, status, panel], api_visibility="private")
-        uploads.upload(cb.add_uploads, [uploads], [status, panel], api_name="add_videos").then(
-            lambda: None, None, [uploads], api_visibility="private")
-        folder_btn.click(cb.add_folder, [folder], [status, panel], api_name="add_folder")
+        refresh_workspace(uploads.upload(cb.add_uploads, [uploads], [status, panel], api_name="add_videos").then(
+            lambda: None, None, [uploads], api_visibility="private"))
+        refresh_workspace(folder_btn.click(cb.add_folder, [folder], [status, panel], api_name="add_folder"))
         if example_videos():
-            examples_btn.click(lambda: cb.add_uploads(example_videos()), None, [status, panel],
-                               api_visibility="private")
+            refresh_workspace(examples_btn.click(lambda: cb.add_uploads(example_videos()), None, [status, panel],
+                                                 api_visibility="private"))
         library.change(cb.choose_library, [library, classes], [classes], api_visibility="private")
         classes.change(cb.set_classes, [classes, qtable], [qtable], api_name="set_classes")
         qtable.change(cb.set_questions, [qtable], None, api_name="set_questions")
@@ -206,8 +212,9 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
         # The key leaves the page once submitted, whether the call worked or not.
         llm_btn.click(cb.generate_with_llm, [qtable, base_url, llm_model, api_key], [qtable],
                       api_visibility="private").then(lambda: "", None, [api_key], api_visibility="private")
-        run_btn.click(cb.score, [current, qtable], [status, panel], api_name="score", js=FLUSH_EDITS_JS)
-        all_btn.click(cb.score_all, [qtable], [status, panel], api_name="score_all")
+        refresh_workspace(run_btn.click(cb.score, [current, qtable], [status, panel], api_name="score",
+                                        js=FLUSH_EDITS_JS))
+        refresh_workspace(all_btn.click(cb.score_all, [qtable], [status, panel], api_name="score_all"))
         cancel_btn.click(cb.cancel, None, None, concurrency_limit=None, api_name="cancel")
         gt_file.upload(cb.load_ground_truth, [gt_file], [status], api_visibility="private")
         export_btn.click(cb.export, [scope, current, formats, include, proposals, media_url], [files], api_name="export",

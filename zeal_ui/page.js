@@ -25,6 +25,19 @@
     }
     if (window.__zealKeys && window.__zealKeys(ev)) { ev.preventDefault(); ev.stopPropagation(); }
   }, true);
+  // A reload comes back to the tab the annotator was on.
+  document.addEventListener('click', (ev) => {
+    const tab = ev.target && ev.target.closest && ev.target.closest('[role="tab"][id^="zeal-tab-"]');
+    if (tab) { try { localStorage.setItem('zeal-tab', tab.id); } catch (err) { /* no storage */ } }
+  }, true);
+  const reopenTab = (tries) => {
+    let id = null;
+    try { id = localStorage.getItem('zeal-tab'); } catch (err) { return; }
+    const tab = id && document.getElementById(id);
+    if (tab) { if (tab.getAttribute('aria-selected') !== 'true') tab.click(); return; }
+    if (id && tries > 0) setTimeout(() => reopenTab(tries - 1), 200);
+  };
+  reopenTab(50);
   // After a mouse click a button keeps the focus; give it back to the page so keys keep working.
   document.addEventListener('mouseup', (ev) => {
     const b = ev.target && ev.target.closest && ev.target.closest('button');

@@ -48,7 +48,8 @@ function fmtClock(t) {
   const hh = Math.floor(ms / 3600000), mm = Math.floor(ms / 60000) % 60, ss = Math.floor(ms / 1000) % 60;
   return `${pad(hh, 2)}:${pad(mm, 2)}:${pad(ss, 2)}.${pad(ms % 1000, 3)}`;
 }
-function frameOf(t, fps) { return Math.floor(t * fps + 1e-6); }
+let LAST_FRAME = Infinity; // the video's last frame index, once known
+function frameOf(t, fps) { return Math.min(Math.floor(t * fps + 1e-6), LAST_FRAME); }
 function fmtTime(t, fps) { return `${fmtClock(t)} · f${frameOf(t, fps)}`; }
 function fmtDur(d) {
   if (d < 60) return `${d.toFixed(2)} s`;
@@ -260,6 +261,7 @@ function createWorkspace(element, props, server, watch) {
     W.loadedVideo = W.video;
     W.times = new Float64Array(b64bytes(r.times).buffer);
     W.fps = r.video.fps > 0 ? r.video.fps : 25;
+    LAST_FRAME = r.video.frames > 0 ? r.video.frames - 1 : Infinity;
     W.duration = Math.max(r.video.duration, W.times.length ? W.times[W.times.length - 1] : 0);
     W.classes = r.classes.map((c) => ({ name: c.name, color: c.color, query: c.query,
       start: decodeCurve(c.start), end: decodeCurve(c.end), actionness: decodeCurve(c.actionness),
@@ -280,7 +282,8 @@ function createWorkspace(element, props, server, watch) {
     const sameVideo = W.videoUrl === r.video.url;
     if (!W.loaded || reason === 'reload' || !sameVideo) {
       Object.assign(W.view, { t0: 0, t1: W.duration || 1, selected: null, shown: 0 });
-      if (v.video === r.video.url && Number.isFinite(v.t0) && Number.isFinite(v.t1) && v.t1 > v.t0) Object.assign(W.view, { t0: v.t0, t1: v.t1 });
+      if (Number.isFinite(v.t0) && Number.isFinite(v.t1) && v.t1 > v.t0) Object.assign(W.view, { t0: v.t0, t1: v.t1 });
+      if (Number.isFinite(v.playhead) && v.playhead > 0) W.restorePlayhead = v.playhead;
       if (typeof v.selected === 'string') W.view.selected = v.selected;
       if (Number.isInteger(v.shown)) W.view.shown = v.shown;
       if (v.set === 'all' || v.set === 'review') W.view.set = v.set;
@@ -302,6 +305,8 @@ function createWorkspace(element, props, server, watch) {
     W.loaded = true;
     layout();
     renderAll();
+    if (W.restorePlayhead !== undefined) { seekTo(W.restorePlayhead); W.restorePlayhead = undefined; }
+    if (W.view.selected) requestAnimationFrame(() => scrollListTo(W.view.selected));
     updateTime(currentT());
     if (W.signalAt) {  // the server's clock when the run ended (same machine in the benchmark)
       const at = W.signalAt; W.signalAt = null;
@@ -454,7 +459,8 @@ function createWorkspace(element, props, server, watch) {
     clearTimeout(viewTimer);
     viewTimer = setTimeout(() => {
       const { t0, t1, selected, shown, set, hideRejected } = W.view;
-      try { localStorage.setItem(viewKey(), JSON.stringify({ t0, t1, selected, shown, set, hideRejected, video: W.videoUrl })); } catch (err) { /* no storage */ }
+      const playhead = currentT();
+      try { localStorage.setItem(viewKey(), JSON.stringify({ t0, t1, selected, shown, set, hideRejected, playhead })); } catch (err) { /* no storage */ }
     }, 300);
   }
   function savedView() {
@@ -645,7 +651,8 @@ function createWorkspace(element, props, server, watch) {
       ctx.fillRect(GUTTER, lane.y - LANE_GAP / 2, plotW(), lane.h + LANE_GAP);
       ctx.fillStyle = c.color; ctx.fillRect(4, lane.y + 2, 8, Math.max(6, lane.h - 4));
       ctx.fillStyle = k === W.view.shown ? '#000' : '#333';
-      ctx.font = `${k === W.view.shown ? 'bold ' : ''}12px system-ui, sans-serif`;
+      const px = clamp(Math.floor(lane.h + LANE_GAP - 2), 8, 12); // a short lane gets a smaller label, never an overlap
+      ctx.font = `${k === W.view.shown ? 'bold ' : ''}${px}px system-ui, sans-serif`;
       let label = c.name;
       while (label.length > 2 && ctx.measureText(label).width > GUTTER - 22) label = label.slice(0, -2);
       ctx.fillText(label === c.name ? label : `${label}…`, 16, lane.y + Math.min(lane.h, LANE_ROW_H) / 2);
@@ -786,16 +793,21 @@ function createWorkspace(element, props, server, watch) {
     else if (top + ROW_H > listBody.scrollTop + hgt) listBody.scrollTop = top + ROW_H - hgt;
   }
   listBody.addEventListener('scroll', () => renderList(), { passive: true });
+  // A second click on the same cell soon after the first opens its editor. (The first click
+  // redraws the rows, so the browser's own dblclick never reaches the new row.)
+  let lastClick = null;
   listRows.addEventListener('click', (ev) => {
     const row = ev.target.closest('.zw-list-row');
     if (!row || W.editing) return;
+    const field = ev.target.closest('[data-field]')?.dataset.field || null;
+    const now = performance.now();
+    const again = lastClick && lastClick.id === row.dataset.id && lastClick.field === field && now - lastClick.t < 450;
+    lastClick = { id: row.dataset.id, field, t: now };
+    if (again && field) {
+      const cell = listRows.querySelector(`.zw-list-row[data-id="${CSS.escape(row.dataset.id)}"] [data-field="${field}"]`);
+      if (cell) { lastClick = null; startCellEdit(row.dataset.id, field, cell); return; }
+    }
     select(row.dataset.id, { seek: 'start', scroll: false });
-  });
-  listRows.addEventListener('dblclick', (ev) => {
-    const cell = ev.target.closest('[data-field]');
-    const row = ev.target.closest('.zw-list-row');
-    if (!cell || !row) return;
-    startCellEdit(row.dataset.id, cell.dataset.field, cell);
   });
   function startCellEdit(id, field, cell) {
     const iv = W.ivs.get(id);
@@ -853,7 +865,17 @@ function createWorkspace(element, props, server, watch) {
     clsSel.addEventListener('change', () => changeClass(iv.id, Number(clsSel.value)));
     const edge = (field) => {
       const input = h('input', { class: 'zw-sel-time', value: fmtClock(field === 'start' ? iv.s : iv.e), title: 'hh:mm:ss.mmm, seconds, or f<frame>; Enter to apply' });
-      input.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); setEdge(iv.id, field, parseTime(input.value, W.fps), true); input.blur(); } else if (e.key === 'Escape') { input.blur(); renderSelection(); } e.stopPropagation(); });
+      input.dataset.field = field;
+      input.addEventListener('keydown', (e) => {
+        if (e.key === 'Enter') {
+          // Applied, and the cursor stays in the field: letters typed next are not shortcuts.
+          e.preventDefault();
+          setEdge(iv.id, field, parseTime(input.value, W.fps), true);
+          const again = selPanel.querySelector(`input[data-field="${field}"]`);
+          if (again) { again.focus(); again.select(); }
+        } else if (e.key === 'Escape') { input.blur(); renderSelection(); }
+        e.stopPropagation();
+      });
       return h('label', { class: 'zw-sel-edge' }, field, input, h('small', { text: `f${frameOf(field === 'start' ? iv.s : iv.e, W.fps)}` }));
     };
     selPanel.replaceChildren(
@@ -862,8 +884,8 @@ function createWorkspace(element, props, server, watch) {
       h('div', { class: 'zw-row' },
         h('button', { class: 'zw-btn zw-ok', 'data-act': 'accept', text: '✓ accept (a)' }),
         h('button', { class: 'zw-btn zw-no', 'data-act': 'reject', text: '✗ reject (r)' }),
-        h('button', { class: 'zw-btn', 'data-act': 'split', text: 'split at play head (s)' }),
-        h('button', { class: 'zw-btn', 'data-act': 'merge', text: 'merge with next (m)' }),
+        h('button', { class: 'zw-btn', 'data-act': 'split', text: 'split (s)', title: 'Split at the play head (s)' }),
+        h('button', { class: 'zw-btn', 'data-act': 'merge', text: 'merge → (m)', title: 'Merge with the next interval of its class (m)' }),
         h('button', { class: 'zw-btn', 'data-act': 'delete', text: 'delete (Del)' })));
   }
   function renderToggles() {
@@ -892,7 +914,9 @@ function createWorkspace(element, props, server, watch) {
     drawTimeline();
   }
   function currentT() { return W.playT !== undefined && Math.abs(W.playT - video.currentTime) < 0.01 ? W.playT : video.currentTime; }
-  function updateTime(t) { timeLabel.textContent = `${fmtTime(t, W.fps)} / ${fmtClock(W.duration)}`; }
+  function updateTime(t) { timeLabel.textContent = `${fmtTime(t, W.fps)} / ${fmtClock(W.duration).slice(0, 8)}`; }
+  // The time of the video frame the player shows: where split, b, e and i act.
+  function playheadFrame() { return clamp(frameOf(currentT(), W.fps) / W.fps, 0, W.duration); }
   function reviewed(iv, changes) { return { ...iv, ...changes, state: changes.state || 'accepted', rs: true }; }
   function setState(ids, state, label) {
     const ops = [];
@@ -923,7 +947,7 @@ function createWorkspace(element, props, server, watch) {
   }
   function insertAtPlayhead() {
     if (!W.classes.length) return;
-    const t = snap(currentT());
+    const t = playheadFrame();
     const len = Math.max(2, (W.view.t1 - W.view.t0) / 20);
     let s = t, e = Math.min(W.duration, snap(t + len));
     if (!(e > s)) { e = s; s = Math.max(0, snap(s - len)); }
@@ -934,7 +958,7 @@ function createWorkspace(element, props, server, watch) {
   }
   function split() {
     const iv = selectedIv(); if (!iv) return needSelection();
-    const t = snap(currentT());
+    const t = playheadFrame();
     if (!(t > iv.s && t < iv.e)) { showNotice('Move the play head inside the selected interval to split it.', 'warn'); return; }
     const right = newInterval(iv.cls, t, iv.e);
     right.score = iv.score;
@@ -948,10 +972,10 @@ function createWorkspace(element, props, server, watch) {
   }
   function remove() {
     const iv = selectedIv(); if (!iv) return needSelection();
-    const i = W.visible.indexOf(iv);
     commit('delete', [{ id: iv.id, after: null }]);
-    const after = W.visible[Math.min(i, W.visible.length - 1)];
-    select(after && after.id !== iv.id ? after.id : null, { seek: null });
+    // Nothing stays selected: a second Delete must not remove the next interval unseen.
+    select(null, { seek: null });
+    showNotice(`Deleted ${W.classes[iv.cls].name} ${fmtClock(iv.s)}–${fmtClock(iv.e)}. Ctrl+Z brings it back.`, 'info');
   }
   function acceptAbove() {
     const k = W.view.shown, x = Number(thresh.value);
@@ -1193,7 +1217,7 @@ function createWorkspace(element, props, server, watch) {
     if (!d.moved) { // a click: select what is under the pointer, seek to the time
       if (d.kind !== 'draw') select(d.id, { seek: null });
       else { W.view.shown = d.cls; shownSel.value = String(d.cls); }
-      seekTo(snap(d.t0, ev.altKey));
+      seekTo(snap(d.t0, true));
       renderSelection(); renderCounts();
       return;
     }
@@ -1236,7 +1260,7 @@ function createWorkspace(element, props, server, watch) {
     });
     cv.addEventListener('pointerup', (ev) => {
       const p = W.pan; W.pan = null;
-      if (p && !p.moved) { const [x] = localXY(ev, cv); if (x >= GUTTER) seekTo(snap(tOf(x), ev.altKey)); }
+      if (p && !p.moved) { const [x] = localXY(ev, cv); if (x >= GUTTER) seekTo(snap(tOf(x), true)); }
     });
     cv.addEventListener('pointerleave', () => { tooltip.hidden = true; });
   }
@@ -1257,6 +1281,7 @@ function createWorkspace(element, props, server, watch) {
   tlBody.addEventListener('wheel', (ev) => {
     if (!W.loaded) return;
     ev.preventDefault();
+    tooltip.hidden = true;
     const [x] = localXY(ev, tlBody);
     const horizontal = ev.shiftKey || Math.abs(ev.deltaX) > Math.abs(ev.deltaY);
     if (horizontal) panBy(((ev.shiftKey ? ev.deltaY : ev.deltaX) / plotW()) * (W.view.t1 - W.view.t0));
@@ -1354,8 +1379,8 @@ function createWorkspace(element, props, server, watch) {
     requestAnimationFrame(tick);
   }
   video.addEventListener('play', () => { renderToggles(); if (!W.ticking) { W.ticking = true; requestAnimationFrame(tick); } });
-  video.addEventListener('pause', () => { renderToggles(); updateTime(currentT()); drawTimeline(); });
-  video.addEventListener('seeked', () => { updateTime(currentT()); drawTimeline(); });
+  video.addEventListener('pause', () => { renderToggles(); updateTime(currentT()); drawTimeline(); saveView(); });
+  video.addEventListener('seeked', () => { updateTime(currentT()); drawTimeline(); saveView(); });
   video.addEventListener('ratechange', () => { speedSel.value = String(video.playbackRate); });
   video.addEventListener('error', () => { if (W.videoUrl) showNotice('The video cannot be played in this browser (the intervals and curves still work). Open the video again in Setup.', 'warn'); });
   video.addEventListener('keydown', (ev) => { if ([' ', 'ArrowLeft', 'ArrowRight'].includes(ev.key)) ev.preventDefault(); });
@@ -1364,6 +1389,7 @@ function createWorkspace(element, props, server, watch) {
   function onKey(ev) {
     // page.js calls this only when the cursor is not in a text field or other control.
     if (!W.loaded || main.hidden || root.offsetParent === null) return false;
+    tooltip.hidden = true;
     const k = ev.key, mod = ev.ctrlKey || ev.metaKey;
     if (mod && (k === 'z' || k === 'Z')) { if (ev.shiftKey) redo(); else undo(); return true; }
     if (mod && (k === 'y' || k === 'Y')) { redo(); return true; }
@@ -1387,8 +1413,8 @@ function createWorkspace(element, props, server, watch) {
       case ']': nudge('start', 1); break;
       case '{': nudge('end', -1); break;
       case '}': nudge('end', 1); break;
-      case 'b': if (iv) setEdge(iv.id, 'start', snap(currentT()), true); else needSelection(); break;
-      case 'e': if (iv) setEdge(iv.id, 'end', snap(currentT()), true); else needSelection(); break;
+      case 'b': if (iv) setEdge(iv.id, 'start', playheadFrame(), true); else needSelection(); break;
+      case 'e': if (iv) setEdge(iv.id, 'end', playheadFrame(), true); else needSelection(); break;
       case 's': split(); break;
       case 'm': merge(); break;
       case 'Delete': case 'Backspace': remove(); break;
