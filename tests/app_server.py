@@ -4,6 +4,7 @@ same flag a user with a custom open_clip model uses."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -92,3 +93,34 @@ def in_process_app(pipeline, root: Path, limits=None):
     state = AppState(project=project, pipeline=pipeline, limits=limits or AppLimits(), downloads=root / "downloads")
     state.queue = ScoringQueue(project, pipeline)
     return Callbacks(state)
+
+
+class PageServer:
+    """The page's server functions over HTTP (Gradio's /component_server route), as the page calls
+    them: the workspace's and the list of videos'."""
+
+    def __init__(self, url: str):
+        self.url = url
+        with urllib.request.urlopen(url + "config", timeout=30) as r:
+            config = json.load(r)
+        self.component = next(c["id"] for c in config["components"]
+                              if c.get("props", {}).get("elem_id") == "zeal-workspace")
+
+    def call(self, fn: str, data: dict) -> dict:
+        body = json.dumps({"data": data, "component_id": self.component, "fn_name": fn,
+                           "session_hash": "test"}).encode()
+        req = urllib.request.Request(self.url + "gradio_api/component_server/", data=body,
+                                     headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.load(r)
+
+    def wait_scored(self, names: set[str], timeout_s: float = 240) -> dict[str, dict]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            videos = {v["name"]: v for v in self.call("videos", {})["videos"]}
+            if names <= set(videos) and all(videos[n]["status"] in ("scored", "in review") for n in names):
+                return videos
+            failed = [v for v in videos.values() if v["status"] == "failed"]
+            assert not failed, failed
+            time.sleep(0.5)
+        raise AssertionError(f"not scored in {timeout_s} s: {videos}")

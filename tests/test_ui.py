@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from app_server import EXAMPLE_CLIP, ROOT, SECOND_CLIP, start_app
+from app_server import EXAMPLE_CLIP, ROOT, SECOND_CLIP, PageServer, start_app
 
 pytestmark = pytest.mark.timeout(300)
 UPLOAD_LIMIT_MB = 1
@@ -52,37 +52,6 @@ def read_csv(paths) -> list[dict]:
     assert len(csv_paths) == 1, paths
     with open(csv_paths[0], newline="") as f:
         return list(csv.DictReader(f))
-
-
-class Server:
-    """The page's server functions over HTTP (Gradio's /component_server route), as the page calls
-    them: the workspace's and the list of videos'."""
-
-    def __init__(self, url: str):
-        self.url = url
-        with urllib.request.urlopen(url + "config", timeout=30) as r:
-            config = json.load(r)
-        self.component = next(c["id"] for c in config["components"]
-                              if c.get("props", {}).get("elem_id") == "zeal-workspace")
-
-    def call(self, fn: str, data: dict) -> dict:
-        body = json.dumps({"data": data, "component_id": self.component, "fn_name": fn,
-                           "session_hash": "test"}).encode()
-        req = urllib.request.Request(self.url + "gradio_api/component_server/", data=body,
-                                     headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.load(r)
-
-    def wait_scored(self, names: set[str], timeout_s: float = 240) -> dict[str, dict]:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            videos = {v["name"]: v for v in self.call("videos", {})["videos"]}
-            if names <= set(videos) and all(videos[n]["status"] in ("scored", "in review") for n in names):
-                return videos
-            failed = [v for v in videos.values() if v["status"] == "failed"]
-            assert not failed, failed
-            time.sleep(0.5)
-        raise AssertionError(f"not scored in {timeout_s} s: {videos}")
 
 
 def setup_classes(c) -> list[list]:
@@ -122,7 +91,7 @@ def test_add_score_edit_rescore_and_export(app):
     c = client(app)
     rows = setup_classes(c)
     assert "scoring them in the background" in add(c, EXAMPLE_CLIP)
-    server = Server(app.url)
+    server = PageServer(app.url)
     vid = server.wait_scored({EXAMPLE_CLIP.name})[EXAMPLE_CLIP.name]["id"]
     # nothing is accepted before the annotator says so: the default export is empty
     assert read_csv(c.predict(VIDEO, vid, ["csv"], ACCEPTED_ONLY, REVIEW_SET, "", api_name="/export")) == []
@@ -184,7 +153,7 @@ def test_two_users_at_once_get_their_own_results(app):
             c = client(app)
             setup_classes(c)
             add(c, jobs[key])
-            server = Server(app.url)
+            server = PageServer(app.url)
             vid = server.wait_scored({jobs[key].name})[jobs[key].name]["id"]
             results[key] = read_csv(c.predict(VIDEO, vid, ["csv"], WITH_UNREVIEWED, REVIEW_SET, "", api_name="/export"))
         except BaseException as exc:  # surfaced in the main thread below
@@ -203,7 +172,7 @@ def test_two_users_at_once_get_their_own_results(app):
 
 def test_no_route_serves_the_projects_own_files(app):
     project = app.work_dir / "project"
-    Server(app.url).call("videos", {})  # the app is up and its project written
+    PageServer(app.url).call("videos", {})  # the app is up and its project written
     targets = [p for p in project.rglob("*") if p.is_file()]
     assert any(p.name == "project.json" for p in targets) and any(p.name == "review.json" for p in targets)
     tried = []
