@@ -78,6 +78,34 @@ def make_clip(seconds: float, width: int = 640, height: int = 360, rate: int = 3
     return path
 
 
+def make_long_clip(seconds: int, rate: int = 2) -> Path:
+    """A small H.264 clip of this length (192x108 at `rate` frames per second, a moving block), made
+    with PyAV once; long videos for the app's benchmarks, cheap to decode."""
+    import av
+    import numpy as np
+
+    path = OUT_DIR / f"long_{seconds}s_192x108_{rate}fps.mp4"
+    if path.exists():
+        return path
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    w, h = 192, 108
+    tmp = path.with_suffix(".part.mp4")
+    with av.open(str(tmp), "w") as c:
+        s = c.add_stream("libx264", rate=rate, options={"preset": "veryfast", "g": "240"})
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        for i in range(seconds * rate):
+            planes = np.full((h * 3 // 2, w), 128, dtype=np.uint8)
+            planes[:h] = 60 + int(60 * (1 + np.sin(i / 37.0)))
+            x = (i * 3) % (w - 20)
+            planes[20:60, x:x + 20] = 230
+            for packet in s.encode(av.VideoFrame.from_ndarray(planes, format="yuv420p")):
+                c.mux(packet)
+        for packet in s.encode():
+            c.mux(packet)
+    tmp.rename(path)
+    return path
+
+
 # ------------------------------------------------------------------------------------------------
 # Tiny models (random weights, real architectures), built once into benchmarks/out/models/
 

@@ -18,7 +18,7 @@ from zeal.project import Project, VideoRecord
 from zeal_ui.app_state import AppState
 from zeal_ui.workspace import server_functions
 from zeal.review import ReviewLog
-from zeal_ui.workspace.edits import MAX_HISTORY_GROUPS, EditError, apply_edits
+from zeal.edits import MAX_HISTORY_GROUPS, EditError, apply_edits
 from zeal_ui.workspace.payload import INTERVAL_FIELDS, decode_curve, encode_curve, payload
 
 
@@ -152,6 +152,13 @@ def test_server_functions_load_edit_repropose_and_save(tmp_path):
     assert out["rev"] == 2 and "kept 1 reviewed" in out["message"]
     assert "out of range" in repropose({"video": vid, "params": {"top_p": 7}})["error"]
     # the app restarted: the project reads back the same intervals, history, numbering and settings
+    # (a re-proposal is written just after its answer)
+    import time
+
+    deadline = time.monotonic() + 10
+    while json.loads((tmp_path / "p" / "project.json").read_text())["proposals"]["top_p"] != 0.5:
+        assert time.monotonic() < deadline, "the re-proposal's settings never reached project.json"
+        time.sleep(0.05)
     again = Project.open(tmp_path / "p")
     back = again.record(vid)
     assert back.result.intervals == rec.result.intervals and back.review.seqs == {"c1": 1}
@@ -167,20 +174,45 @@ def test_an_edit_that_cannot_be_saved_says_so_and_is_saved_when_sent_again(tmp_p
     _, edit, *_ = server_functions(state)
     iv = rec.result.intervals[0]
     msg = {"video": vid, "client": "c1", "edits": [put(1, replace(iv, state="accepted"), iv)]}
-    project = state.project
-    real_save = project.save_record
-
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    project.save_record = full_disk
+    journal = tmp_path / "p" / "videos" / vid / "review.log"
+    journal.mkdir()  # the journal cannot be written (as on a full or broken disk)
     answer = edit(msg)
-    assert answer["retry"] and "No space left on device" in answer["error"]
-    project.save_record = real_save
-    answer = edit(msg)  # the page sends it again: applied once, saved now
+    assert answer["retry"] and "the server could not save" in answer["error"]
+    journal.rmdir()
+    answer = edit(msg)  # the page sends it again: applied once, written now
     assert answer["applied"] == 0 and answer["last_seq"] == 1 and "error" not in answer
-    saved = json.loads((tmp_path / "p" / "videos" / vid / "review.json").read_text())
-    assert {d["id"]: d["state"] for d in saved["intervals"]}[iv.id] == "accepted"
+    back = Project.open(tmp_path / "p").record(vid)  # as after a restart: review.json + the journal
+    assert {i.id: i.state for i in back.result.intervals}[iv.id] == "accepted"
+
+
+def test_the_edit_journal_is_replayed_and_compacted(tmp_path, monkeypatch):
+    import zeal.project as project_module
+
+    state, vid, rec = app_with_result(tmp_path)
+    folder = tmp_path / "p" / "videos" / vid
+    ivs = rec.result.intervals
+    for k in range(3):
+        state.project.apply_edits(vid, "c1", [put(k + 1, replace(ivs[k], state="rejected"), ivs[k])])
+    assert len((folder / "review.log").read_text().splitlines()) == 3
+    saved = json.loads((folder / "review.json").read_text())  # the full review was not rewritten
+    assert all(d["state"] == "unreviewed" for d in saved["intervals"])
+    with (folder / "review.log").open("a") as f:
+        f.write('{"client": "c1", "edits": [{"seq": 4, "kind"')  # a line cut short by a crash
+    reopened = Project.open(tmp_path / "p")
+    back = reopened.record(vid)
+    assert [i.state for i in sorted(back.result.intervals, key=lambda i: i.start_s)][:3] == ["rejected"] * 3
+    assert back.review.seqs == {"c1": 3}
+    # the fragment is cut off: an edit after the crash is a whole line of its own, replayed too
+    reopened.apply_edits(vid, "c1", [put(4, replace(ivs[4], state="rejected"), ivs[4])])
+    again = Project.open(tmp_path / "p").record(vid)
+    assert {i.id: i.state for i in again.result.intervals}[ivs[4].id] == "rejected" and again.review.seqs == {"c1": 4}
+    # every COMPACT_AFTER lines the review is written whole and the journal starts over
+    monkeypatch.setattr(project_module, "COMPACT_AFTER", 2)
+    fresh = Project.open(tmp_path / "p")
+    fresh.apply_edits(vid, "c1", [put(5, replace(ivs[3], state="accepted"), ivs[3])])
+    assert not (folder / "review.log").exists()
+    assert {d["id"]: d["state"] for d in json.loads((folder / "review.json").read_text())["intervals"]}[ivs[3].id] \
+        == "accepted"
 
 
 def test_curves_travel_as_uint16_within_a_fraction_of_a_pixel():

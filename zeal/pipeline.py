@@ -204,7 +204,9 @@ class ZealPipeline:
             # Raw curves are shared (never changed); the normalized ones follow the new settings.
             curves = Curves(c.start_raw, c.end_raw, c.actionness, normalize(c.start_raw, params.minmax_eps),
                             normalize(c.end_raw, params.minmax_eps))
-            classes[label] = ClassResult(label, dict(cls.query), curves, _intervals(curves, result.times_s, label, params))
+            # carry_over decides the review set, with the reviewed intervals in it
+            classes[label] = ClassResult(label, dict(cls.query), curves,
+                                         _intervals(curves, result.times_s, label, params, review_set=False))
         out = Result(result.video, result.times_s, classes,
                      {**copy.deepcopy(result.settings), "proposals": vars(params).copy()}, result.run)
         return carry_over(result, out, suppressed)[0]
@@ -312,11 +314,13 @@ def _resolve_queries(classes: Sequence[str] | None, queries: QuerySet | None) ->
     return queries
 
 
-def _intervals(curves: Curves, times: np.ndarray, label: str, params: ProposalParams) -> list[Interval]:
-    """Proposals of one class (unreviewed, with ids and the review set marked), frame indices
-    turned into seconds by the frames' real times."""
+def _intervals(curves: Curves, times: np.ndarray, label: str, params: ProposalParams,
+               review_set: bool = True) -> list[Interval]:
+    """Proposals of one class (unreviewed, with ids; the review set marked unless the caller marks
+    it over all intervals itself), frame indices turned into seconds by the frames' real times."""
     if len(times) == 0:
         return []
     rows = propose(curves.start_raw, curves.end_raw, curves.actionness, params)
-    proposals = [Interval(float(times[int(s)]), float(times[int(e)]), label, float(score)) for s, e, score in rows]
-    return mark_review_set(unique_ids(proposals))
+    proposals = unique_ids([Interval(float(times[int(s)]), float(times[int(e)]), label, float(score))
+                            for s, e, score in rows])
+    return mark_review_set(proposals) if review_set else proposals

@@ -8,6 +8,8 @@
                               "status", "progress", "message", "added"}
     DIR/videos/<id>/result.json  the analysis (zeal's Result without its intervals)
     DIR/videos/<id>/review.json  the intervals and the review log (zeal.review.ReviewLog)
+    DIR/videos/<id>/review.log   a person's edits since review.json was written: one JSON line per
+                              batch, {"client", "edits"} as zeal.edits applies them (see `apply_edits`)
     DIR/media/<id>/<name>        videos uploaded into the project (in-place videos stay where they are)
 
 A video's id is its content hash (`zeal.video.video_hash`), never its path: the same file uploaded
@@ -15,6 +17,10 @@ twice, or converted by the browser's upload, is one video, and its result follow
 relative to DIR for an uploaded video and absolute for one read in place; a project copied to another
 machine finds a moved in-place video again by name, size and hash (`locate`), or reports it missing.
 Every file is written atomically (zeal.atomic), so a crash leaves the old version or the new one.
+An edit is durable once its line is in review.log (appended and flushed to disk before the edit is
+acknowledged); reading a record replays the log over review.json, and applying an edit twice changes
+nothing, so a line that is also in review.json does no harm. Every COMPACT_AFTER lines the whole
+review is written again and the log starts over: an edit costs a line, not the whole review.
 """
 
 from __future__ import annotations
@@ -31,11 +37,14 @@ from typing import Any, Iterable, Iterator
 from zeal.atomic import write_atomic
 from zeal.config import ProposalParams
 from zeal.errors import ZealError
+from zeal.edits import Applied, EditError, apply_edits
 from zeal.review import ReviewLog, counts
 from zeal.types import Interval, Result, VideoInfo
 
 PROJECT_FILE, VIDEO_FILE, RESULT_FILE, REVIEW_FILE = "project.json", "video.json", "result.json", "review.json"
 GROUND_TRUTH_FILE = "ground_truth.json"  # {video id: {class: [[start_s, end_s], ...]}}, optional
+JOURNAL_FILE = "review.log"
+COMPACT_AFTER = 200  # edit batches in review.log before review.json is written again
 PROJECT_FORMAT = 1
 STATUSES = ("new", "queued", "scoring", "scored", "in review", "done", "failed")
 _LOCATE_MAX_FILES = 20_000  # files looked at when re-finding a moved video under a folder
@@ -103,7 +112,8 @@ class VideoRecord:
 
     result: Result | None = None
     review: ReviewLog = field(default_factory=ReviewLog)
-    unsaved: bool = False  # edits applied in memory whose save failed (tried again with the next)
+    journal: int = 0  # lines in review.log since review.json was written
+    unsaved: list[str] = field(default_factory=list)  # journal lines not on disk yet (a full disk)
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
@@ -338,11 +348,41 @@ class Project:
 
     def save_record(self, vid: str, result: bool = False) -> None:
         """Write review.json (and result.json when the analysis changed) of a video, and its counts
-        per review state into video.json. Raises OSError when the disk refuses: the caller says so
-        and keeps the work in memory."""
+        per review state into video.json; review.log starts over. Raises OSError when the disk
+        refuses: the caller says so and keeps the work in memory."""
         rec = self.record(vid)
         with rec.lock:
             save_record(self.folder(vid), rec, result=result)
+        self._save_counts(vid, rec)
+
+    def apply_edits(self, vid: str, client: str, edits: Any) -> Applied:
+        """A page's batch of edits to a video's intervals (zeal.edits.apply_edits), made durable
+        before it returns: its line is appended to review.log and flushed. EditError (nothing
+        changed) for a malformed batch; OSError when the disk refuses, with the edits kept in memory
+        and written with the next batch."""
+        rec = self.record(vid)
+        with rec.lock:
+            if rec.result is None:
+                raise EditError("this video has no result to edit yet; score it first")
+            applied = apply_edits(rec.result, rec.review, client, edits)
+            if applied.applied:
+                rec.unsaved.append(json.dumps({"client": client, "edits": edits}, ensure_ascii=False))
+            if rec.unsaved:
+                folder = self.folder(vid)
+                with open(folder / JOURNAL_FILE, "a", encoding="utf-8") as f:
+                    f.write("".join(line + "\n" for line in rec.unsaved))
+                    f.flush()
+                    os.fsync(f.fileno())
+                rec.journal += len(rec.unsaved)
+                rec.unsaved.clear()
+                if rec.journal >= COMPACT_AFTER:
+                    save_record(folder, rec)
+        if applied.applied:
+            self._save_counts(vid, rec)
+        return applied
+
+    def _save_counts(self, vid: str, rec: VideoRecord) -> None:
+        with rec.lock:
             shown = [iv for iv in rec.result.intervals if iv.reviewed or iv.in_review_set] if rec.result else []
             n = counts(shown)
         with self.lock:
@@ -391,11 +431,14 @@ def _analysis_dict(result: Result) -> dict[str, Any]:
 
 
 def save_record(folder: Path, rec: VideoRecord, result: bool = False) -> None:
-    """result.json (when asked) and review.json of one record, atomically. OSError propagates."""
+    """result.json (when asked) and review.json of one record, atomically; then review.log starts
+    over (what it held is in review.json now). OSError propagates."""
     if result and rec.result is not None:
         write_atomic(folder / RESULT_FILE, json.dumps(_analysis_dict(rec.result)), mode=0o600)
     intervals = [iv.to_dict() for iv in rec.result.intervals] if rec.result is not None else []
     write_atomic(folder / REVIEW_FILE, json.dumps(rec.review.to_dict(intervals)), mode=0o600)
+    (folder / JOURNAL_FILE).unlink(missing_ok=True)
+    rec.journal = 0
 
 
 def load_record(folder: Path) -> VideoRecord:
@@ -415,7 +458,34 @@ def load_record(folder: Path) -> VideoRecord:
         return rec
     for cls in rec.result.classes.values():
         cls.intervals = sorted((iv for iv in intervals if iv.label == cls.label), key=lambda i: (i.start_s, i.end_s))
+    _replay(folder, rec)
     return rec
+
+
+def _replay(folder: Path, rec: VideoRecord) -> None:
+    """Apply the edits of review.log made after review.json was written. A last line cut short by a
+    crash was never acknowledged: it is cut off the file, so the next edit starts a clean line."""
+    path = folder / JOURNAL_FILE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return
+    good = 0  # bytes of whole, readable lines
+    for line in raw.splitlines(keepends=True):
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError("cut short")
+            batch = json.loads(line)
+            apply_edits(rec.result, rec.review, batch["client"], batch["edits"])
+        except (ValueError, KeyError, TypeError):
+            break
+        good += len(line)
+        rec.journal += 1
+    if good < len(raw):
+        try:
+            os.truncate(path, good)
+        except OSError:
+            pass  # read-only: the fragment stays, and is left out again next time
 
 
 def video_info(entry: VideoEntry) -> VideoInfo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import time
+import threading
 import uuid
 from typing import Any, Callable
 
@@ -19,7 +19,7 @@ from zeal.config import ProposalParams
 from zeal.errors import ZealError
 from zeal_ui.app_state import AppState
 from zeal_ui.videos import project_functions, video_list
-from zeal_ui.workspace.edits import EditError, apply_edits
+from zeal.edits import EditError
 from zeal_ui.workspace.payload import payload, wire_intervals
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,9 @@ def stylesheet() -> str:
 
 
 def signal(video: str | None) -> str:
-    """The component's value: tells the page which video to open, and when (the server's clock,
-    for the first-paint benchmark)."""
-    return json.dumps({"video": video, "n": uuid.uuid4().hex[:8], "at": time.time()})
+    """The component's value: tells the page which video to open (None: the one it had open) and to
+    look at the list of videos again."""
+    return json.dumps({"video": video, "n": uuid.uuid4().hex[:8]})
 
 
 def _not_saved(exc: OSError) -> dict[str, Any]:
@@ -80,26 +80,27 @@ def server_functions(state: AppState) -> list[Callable]:
     def edit(data: dict) -> dict:
         data = data or {}
         vid = _video(data)
-        rec = project.record(vid) if vid else None
-        if rec is None or rec.result is None:
+        if vid is None or project.record(vid).result is None:
             return {"error": "this video has no result on the server (removed, or not scored yet); reload the page",
                     "resync": True}
-        with rec.lock:
-            try:
-                applied = apply_edits(rec.result, rec.review, data.get("client"), data.get("edits"))
-            except EditError as exc:
-                return {"error": str(exc), "resync": True}
-            if applied.applied or rec.unsaved:
-                try:
-                    project.save_record(vid)
-                    rec.unsaved = False
-                except OSError as exc:
-                    rec.unsaved = True
-                    return _not_saved(exc)
-                if project.videos[vid].status == "scored":
-                    project.set_status(vid, "in review")
-            return {"rev": applied.rev, "applied": applied.applied, "conflicts": list(applied.conflicts),
-                    "last_seq": rec.review.seqs.get(data.get("client"), 0)}
+        client = data.get("client")
+        try:
+            applied = project.apply_edits(vid, client, data.get("edits"))
+        except EditError as exc:
+            return {"error": str(exc), "resync": True}
+        except OSError as exc:
+            return _not_saved(exc)
+        if applied.applied and project.videos[vid].status == "scored":
+            project.set_status(vid, "in review")
+        return {"rev": applied.rev, "applied": applied.applied, "conflicts": list(applied.conflicts),
+                "last_seq": project.record(vid).review.seqs.get(client, 0)}
+
+    def _save_reproposal(vid: str) -> None:
+        try:
+            project.save_record(vid)
+            project.save()  # last: once the settings are on disk, so is what they made
+        except (OSError, ZealError) as exc:
+            log.warning("re-proposal of %s not saved: %s", vid, exc)
 
     def repropose(data: dict) -> dict:
         data = data or {}
@@ -119,12 +120,10 @@ def server_functions(state: AppState) -> list[Callable]:
             rec.result = pipeline.repropose(rec.result, params, suppressed=rec.review.deleted)
             rec.review.rev += 1
             fresh = sum(1 for iv in rec.result.intervals if not iv.reviewed)
-            try:
-                project.settings.proposals = params
-                project.save()
-                project.save_record(vid)
-            except (OSError, ZealError) as exc:
-                log.warning("re-proposal of %s not saved: %s", vid, exc)
+            project.settings.proposals = params
+            # Written after the answer: a re-proposal is made again from the settings at will, and
+            # the reviewed intervals it keeps are on disk already.
+            threading.Thread(target=_save_reproposal, args=(vid,), daemon=True).start()
             return {"rev": rec.review.rev, "intervals": wire_intervals(rec.result, rec.review.versions),
                     "message": f"Re-proposed: kept {reviewed} reviewed interval(s), replaced {replaced} "
                                f"unreviewed proposal(s) with {fresh}."}

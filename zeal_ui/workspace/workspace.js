@@ -308,8 +308,8 @@ function createWorkspace(element, props, server, watch) {
     if (W.restorePlayhead !== undefined) { seekTo(W.restorePlayhead); W.restorePlayhead = undefined; }
     if (W.view.selected) requestAnimationFrame(() => scrollListTo(W.view.selected));
     updateTime(currentT());
-    if (W.signalAt) {  // the server's clock when the run ended (same machine in the benchmark)
-      const at = W.signalAt; W.signalAt = null;
+    if (W.scoredAt) {  // the server's clock when the analysis ended (same machine in the benchmark)
+      const at = W.scoredAt; W.scoredAt = null;
       requestAnimationFrame(() => setTimeout(() => { W.firstPaintMs = Date.now() - at * 1000; }, 0));
     }
     expose();
@@ -1059,13 +1059,15 @@ function createWorkspace(element, props, server, watch) {
     const busy = list.filter((v) => v.status === 'queued' || v.status === 'scoring');
     const scoring = list.find((v) => v.status === 'scoring');
     projStatus.textContent = busy.length ? `scoring ${scoring ? `${scoring.name} ${Math.round(scoring.progress * 100)}%` : '…'}${busy.length > 1 ? ` · ${busy.length - 1} queued` : ''}` : '';
-    schedulePoll(busy.length > 0);
     const mine = list.find((v) => v.id === W.video);
-    if (mine && mine.rev > W.rev && !W.pending.length && W.loadedVideo === W.video) {
-      W.signalAt = mine.scored_at || null;
+    const stale = mine && mine.rev > W.rev && W.loadedVideo === W.video;  // changed by a (re-)scoring
+    // Edits still on their way first: look again shortly, then take the new result.
+    schedulePoll(busy.length > 0 || (stale && W.pending.length > 0));
+    if (stale && !W.pending.length) {
+      W.scoredAt = mine.scored_at || null;
       load('update');
     } else if (mine && !W.data && mine.rev > 0) {
-      W.signalAt = mine.scored_at || null;
+      W.scoredAt = mine.scored_at || null;
       load('reload');
     }
   }
@@ -1483,7 +1485,6 @@ function createWorkspace(element, props, server, watch) {
     try { sig = JSON.parse(value || '{}') || {}; } catch (err) { sig = {}; }
     let vid = sig.video || null;
     if (!vid) { try { vid = localStorage.getItem('zeal-open-video'); } catch (err) { vid = null; } }
-    W.signalAt = Number.isFinite(sig.at) ? sig.at : null;
     switchTo(vid);
     load(W.loaded && vid === W.loadedVideo ? 'update' : 'reload');
   }

@@ -1,4 +1,5 @@
-"""The server's half of the workspace's edit protocol.
+"""A person's edits of a result, as the review workspace sends them (the server's half of its edit
+protocol; `zeal.project` keeps every applied batch in a journal).
 
 The page changes intervals at once, under the annotator's hand, and tells the server afterwards,
 in order. Each edit names one page (its client id) and carries
@@ -125,7 +126,8 @@ def _stack_move(log: ReviewLog, edit: dict) -> None:
 
 def apply_edits(result: Result, log: ReviewLog, client: str, edits: Any) -> Applied:
     """Apply a page's batch of edits to `result` (in place) and `log`. EditError, before any
-    change, when anything in the batch is malformed or does not fit the result."""
+    change, when anything in the batch is malformed or does not fit the result. Only the classes
+    an edit touches are rebuilt, so an edit costs little however many intervals the result has."""
     if not isinstance(client, str) or not _ID_RE.match(client):
         raise EditError(f"client id {client!r} is not an id")
     batch = _checked(edits, result)
@@ -133,7 +135,8 @@ def apply_edits(result: Result, log: ReviewLog, client: str, edits: Any) -> Appl
     fresh = [(e, ops) for e, ops in batch if e["seq"] > last]
     if not fresh:
         return Applied(0, (), log.rev)
-    by_id = {iv.id: iv for iv in result.intervals}
+    where = {iv.id: label for label, cls in result.classes.items() for iv in cls.intervals}
+    changed: dict[str, dict[str, Interval | None]] = {}  # class -> id -> new value (None: gone)
     conflicts: list[str] = []
     for e, ops in sorted(fresh, key=lambda item: item[0]["seq"]):
         for iid, version, after in ops:
@@ -141,19 +144,24 @@ def apply_edits(result: Result, log: ReviewLog, client: str, edits: Any) -> Appl
             if version != current + 1:
                 conflicts.append(iid)
             log.versions[iid] = max(current + 1, version)
+            old = where.pop(iid, None)
+            if old is not None:
+                changed.setdefault(old, {})[iid] = None
             if after is None:
-                by_id.pop(iid, None)
                 log.deleted.add(iid)
             else:
-                by_id[iid] = after
+                where[iid] = after.label
+                changed.setdefault(after.label, {})[iid] = after
                 log.deleted.discard(iid)
         _stack_move(log, e)
         log.seqs.pop(client, None)  # re-inserted: the dict's order is the order pages were heard from
         log.seqs[client] = e["seq"]
-    for label, cls in result.classes.items():
+    for label, updates in changed.items():
+        cls = result.classes[label]
+        kept = [iv for iv in cls.intervals if iv.id not in updates]
+        kept += [iv for iv in updates.values() if iv is not None]
         result.classes[label] = ClassResult(cls.label, cls.query, cls.curves,
-                                            sorted((iv for iv in by_id.values() if iv.label == label),
-                                                   key=lambda i: (i.start_s, i.end_s, i.id)))
+                                            sorted(kept, key=lambda i: (i.start_s, i.end_s, i.id)))
     if len(log.seqs) > MAX_CLIENTS:  # forget the pages not heard from for the longest
         for old in list(log.seqs)[:-MAX_CLIENTS]:
             del log.seqs[old]
