@@ -24,7 +24,6 @@ import shutil
 import statistics
 import sys
 import time
-from pathlib import Path
 
 from benchmarks import common
 from benchmarks.common import OUT_DIR, make_long_clip, machine_line, markdown_table

@@ -208,3 +208,41 @@ def test_zeal_batch_writes_a_project_the_app_opens(models, tmp_path, capsys):
 
     state, _ = create_demo(pipeline(models, tmp_path / "cache"), tmp_path / "proj", start_queue=False)
     assert [v["status"] for v in video_list(state)] == ["scored", "scored"]
+
+
+def test_a_class_clip_left_out_comes_back_with_one_click(models, tmp_path):
+    from zeal.config import ProposalParams
+    from zeal_ui.app_state import AppState
+    from zeal_ui.videos import act
+    from zeal_ui.workspace.payload import payload
+
+    project = Project.open(tmp_path / "p")
+    qs = lookup(["Diving", "CliffDiving", "Billiards"])
+    project.settings.classes = qs.names
+    project.settings.queries = {q.name: q.to_dict() for q in qs}
+    project.settings.known_classes = False  # CLIP keeps its top-k of the three
+    project.settings.top_k = 2
+    project.save()
+    entry, _ = project.add_video(SHORT_CLIP, copy=False)
+    pipe = pipeline(models, tmp_path / "cache")
+    pipe.config.clip.top_k = 2
+    queue = ScoringQueue(project, pipe)
+    project.set_status(entry.id, "queued")
+    queue.score(entry.id)
+    rec = project.record(entry.id)
+    kept = list(rec.result.classes)
+    page = payload(entry.id, entry, rec, None, {}, ProposalParams())
+    dropped = page["result"]["dropped"]
+    assert len(kept) == 2 and [d[0] for d in dropped] == [c for c in qs.names if c not in kept]
+    assert all(isinstance(score, float) for _, score in dropped)
+    # a reviewed interval, then the dropped class brought back: scored again with it, the work kept
+    target = next(iv for iv in rec.result.intervals if iv.in_review_set)
+    with rec.lock:
+        cls = rec.result.classes[target.label]
+        cls.intervals[cls.intervals.index(target)] = accepted = replace(target, state="accepted")
+    state = AppState(project=project, pipeline=pipe, queue=queue)
+    answer = act(state, {"action": "bring_back", "video": entry.id, "class": dropped[0][0]})
+    assert answer["ok"] and project.videos[entry.id].status == "queued"
+    queue.score(entry.id)
+    assert set(project.record(entry.id).result.classes) == set(kept) | {dropped[0][0]}
+    assert accepted in project.record(entry.id).result.intervals

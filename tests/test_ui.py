@@ -6,7 +6,6 @@ export; two users at once; and no route serves the project's own files."""
 from __future__ import annotations
 
 import csv
-import json
 import subprocess
 import sys
 import threading

@@ -39,7 +39,7 @@ from zeal.config import ProposalParams
 from zeal.errors import ZealError
 from zeal.edits import Applied, EditError, apply_edits
 from zeal.review import ReviewLog, counts
-from zeal.types import Interval, Result, VideoInfo
+from zeal.types import Interval, Result
 
 PROJECT_FILE, VIDEO_FILE, RESULT_FILE, REVIEW_FILE = "project.json", "video.json", "result.json", "review.json"
 GROUND_TRUTH_FILE = "ground_truth.json"  # {video id: {class: [[start_s, end_s], ...]}}, optional
@@ -486,10 +486,6 @@ def _replay(folder: Path, rec: VideoRecord) -> None:
             os.truncate(path, good)
         except OSError:
             pass  # read-only: the fragment stays, and is left out again next time
-
-
-def video_info(entry: VideoEntry) -> VideoInfo:
-    return VideoInfo(**entry.info)
 
 
 def export_project(project: Project, out: str | os.PathLike, formats: Iterable[str],

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -20,7 +19,7 @@ from zeal.config import LLMConfig, list_presets, preset_info
 from zeal.errors import ModelError, QueryError, ZealError
 from zeal.review import NOT_REJECTED, select
 from zeal.types import ACCEPTED
-from zeal_ui.app_state import AppLimits, AppState
+from zeal_ui.app_state import AppState
 
 log = logging.getLogger(__name__)
 

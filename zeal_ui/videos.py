@@ -6,7 +6,6 @@ Removing asks first in the page and moves the video's folder aside (DIR/removed/
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
 from zeal.errors import ZealError
