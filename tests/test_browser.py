@@ -181,7 +181,9 @@ def test_the_annotators_whole_job(app, browser, tmp_path):
 
     open_tab(page, "review")
     page.locator(f"#zeal-workspace .zw-list-row[data-id='{diving['id']}']").click()
-    page.wait_for_timeout(300)
+    # the picture without a passing notice or a half-loaded frame
+    page.wait_for_function("document.querySelector('#zeal-workspace .zw-notice').hidden"
+                           " && document.querySelector('#zeal-workspace video').readyState >= 2", timeout=15000)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT))
     if os.environ.get("ZEAL_UPDATE_SCREENSHOT"):  # refresh the README's picture only when asked
