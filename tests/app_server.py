@@ -48,10 +48,11 @@ def free_port() -> int:
 
 
 def start_app(tmp: Path, models: dict[str, str], extra: list[str] | None = None,
-              env: dict[str, str] | None = None, fps: float = TEST_FPS) -> AppProcess:
-    """Launch app.py on a free port and wait until it answers; the app's output goes to a log file.
+              env: dict[str, str] | None = None, fps: float = TEST_FPS, port: int | None = None) -> AppProcess:
+    """Launch app.py on a free port (or `port`: the same address again after a restart) and wait until
+    it answers; the app's output goes to a log file.
     models: the app's model flags (`TinyModels.app_flags()` of the `tiny` fixture)."""
-    port = free_port()
+    port = port or free_port()
     work_dir = tmp / "work"
     log_path = tmp / "app.log"
     cmd = [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--no-browser",

@@ -115,3 +115,41 @@ def test_sigkill_during_scoring_and_a_burst_of_edits_loses_nothing_saved(tiny, t
     frames = result.run.stats["lvlm"]["frames"]
     assert 0 < frames < len(result.times_s), (frames, len(result.times_s))  # resumed, not restarted
     assert json.loads((tmp_path / "work" / "project" / "project.json").read_text())["videos"][-1] == entry.id
+
+
+def test_edits_made_while_the_app_is_down_are_saved_once_it_is_back(tiny, tmp_path):
+    """The annotator keeps working while the app restarts: the page says it is offline, keeps the
+    edits, and sends them when the app answers again, without a reload."""
+    from playwright.sync_api import sync_playwright
+
+    from browser_support import launch_browser, open_clip, require_browser, wait_saved, ws
+
+    require_browser()
+    app = start_app(tmp_path, tiny.app_flags())
+    port = int(app.url.rsplit(":", 1)[1].strip("/"))
+    try:
+        with sync_playwright() as p:
+            browser = launch_browser(p)
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            page.goto(app.url)
+            open_clip(page, EXAMPLE_CLIP, CLASSES, "")
+            video = ws(page, "video()")
+            page.keyboard.press("n")
+            page.keyboard.press("a")  # saved while the app runs
+            wait_saved(page)
+            first = ws(page, "view().selected")
+            app.proc.kill()
+            app.proc.wait()
+            page.keyboard.press("n")
+            page.keyboard.press("r")  # made while the app is gone
+            second = ws(page, "view().selected")
+            assert second != first
+            page.wait_for_function("() => window.zealWorkspace.saveState() === 'offline'", timeout=30000)
+            assert ws(page, "pending()") == 1
+            app = start_app(tmp_path, tiny.app_flags(), port=port)
+            wait_saved(page)  # no reload: the page sent it by itself
+            browser.close()
+        now = interval_dicts(PageServer(app.url).call("load", {"video": video}))
+        assert (now[first]["state"], now[second]["state"]) == ("accepted", "rejected")
+    finally:
+        app.stop()

@@ -68,16 +68,18 @@ async function refresh() {
   timer = null;
   try {
     const res = await server.videos({});
+    if (!res) throw new Error('no answer');
     videos = res.videos || [];
     render();
-  } catch (err) { note.textContent = `Cannot reach the app (${err}); retrying…`; }
+  } catch (err) { note.textContent = `Cannot reach the app (${err.message}); retrying…`; }
   if (root.offsetParent !== null) timer = setTimeout(refresh, 1500);
 }
 new IntersectionObserver(() => { if (root.offsetParent !== null && !timer) refresh(); }).observe(root);
 watch('value', refresh);
 
 async function act(action, id, extra) {
-  const res = await server.video_action({ action, video: id, ...(extra || {}) });
+  // Gradio's client answers undefined when the app cannot be reached
+  const res = (await server.video_action({ action, video: id, ...(extra || {}) })) || { error: 'The app cannot be reached: nothing changed; try again in a moment.' };
   note.textContent = res.error ? res.error : (res.message || '');
   note.className = `zv-note${res.error ? ' zv-err' : ''}`;
   if (res.videos) { videos = res.videos; render(); }

@@ -93,6 +93,25 @@ function alpha(hex, a) {
   return `rgba(${(n >> 16) & 255},${(n >> 8) & 255},${n & 255},${a})`;
 }
 
+// Gradio's client answers `undefined` (and only logs a warning) when the server cannot be reached,
+// and a request the server died in the middle of may never settle: both become errors here, so every
+// caller retries or says so instead of waiting for ever.
+const CALL_TIMEOUT_MS = 60000;
+function reliable(server) {
+  const out = {};
+  for (const name of Object.keys(server)) {
+    out[name] = (arg) => new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('the server did not answer')), CALL_TIMEOUT_MS);
+      Promise.resolve(server[name](arg)).then((res) => {
+        clearTimeout(timer);
+        if (res === undefined || res === null) reject(new Error('the server cannot be reached'));
+        else resolve(res);
+      }, (err) => { clearTimeout(timer); reject(err); });
+    });
+  }
+  return out;
+}
+
 // --- the workspace -------------------------------------------------------------------------------
 function createWorkspace(element, props, server, watch) {
   const W = {
@@ -244,7 +263,7 @@ function createWorkspace(element, props, server, watch) {
       W.requests++;
       res = await server.load({ video: W.video });
     } catch (err) {
-      showNotice(`Could not load the result (${err}); retrying…`, 'warn');
+      showNotice(`Could not load the result (${err.message}); retrying…`, 'warn');
       setTimeout(() => load(reason), 2000);
       return;
     }
@@ -1030,7 +1049,7 @@ function createWorkspace(element, props, server, watch) {
     task(async () => {
       await sendPending();
       let res;
-      try { W.requests++; res = await server.repropose({ video: W.video, params }); } catch (err) { showNotice(`Could not re-propose: ${err}`, 'error'); return; }
+      try { W.requests++; res = await server.repropose({ video: W.video, params }); } catch (err) { showNotice(`Could not re-propose: ${err.message}; move the slider again to retry.`, 'error'); return; }
       if (!res || res.error) { showNotice(res ? res.error : 'no answer', 'error'); return; }
       W.ivs = new Map(res.intervals.map((a) => { const iv = fromWire(a); return [iv.id, iv]; }));
       for (const e of W.pending) applyOps(e.ops.map((op) => ({ id: op.id, after: fromDict(op.after) })), false);
@@ -1097,7 +1116,8 @@ function createWorkspace(element, props, server, watch) {
     await flush();
     const entry = W.videos.find((v) => v.id === W.video);
     const action = entry && entry.status === 'done' ? 'reopen' : 'done';
-    const res = await server.video_action({ action, video: W.video });
+    let res;
+    try { res = await server.video_action({ action, video: W.video }); } catch (err) { showNotice(`Not changed: ${err.message}; try again.`, 'error'); return; }
     if (res.error) { showNotice(res.error, 'error'); return; }
     setVideos(res.videos || []);
     showNotice(res.message, 'info');
@@ -1113,7 +1133,8 @@ function createWorkspace(element, props, server, watch) {
     const b = ev.target.closest('[data-bring]');
     if (!b) return;
     await flush();
-    const res = await server.video_action({ action: 'bring_back', video: W.video, class: b.dataset.bring });
+    let res;
+    try { res = await server.video_action({ action: 'bring_back', video: W.video, class: b.dataset.bring }); } catch (err) { showNotice(`Not queued: ${err.message}; try again.`, 'error'); return; }
     if (res.error) { showNotice(res.error, 'error'); return; }
     showNotice(res.message, 'info');
     setVideos(res.videos || []);
@@ -1532,5 +1553,5 @@ function createWorkspace(element, props, server, watch) {
 
 // The page's key guard (zeal_ui/page.js) hands every key press outside text fields to the
 // workspace first.
-const workspace = createWorkspace(element, props, server, watch);
+const workspace = createWorkspace(element, props, reliable(server), watch);
 window.__zealKeys = workspace.onKey;
