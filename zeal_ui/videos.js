@@ -63,6 +63,7 @@ function render() {
 }
 
 let timer = null;
+let unreachable = false;
 async function refresh() {
   clearTimeout(timer);
   timer = null;
@@ -71,7 +72,8 @@ async function refresh() {
     if (!res) throw new Error('no answer');
     videos = res.videos || [];
     render();
-  } catch (err) { note.textContent = `Cannot reach the app (${err.message}); retrying…`; }
+    if (unreachable) { note.textContent = ''; unreachable = false; }
+  } catch (err) { note.textContent = `Cannot reach the app (${err.message}); retrying…`; unreachable = true; }
   if (root.offsetParent !== null) timer = setTimeout(refresh, 1500);
 }
 new IntersectionObserver(() => { if (root.offsetParent !== null && !timer) refresh(); }).observe(root);
