@@ -222,6 +222,48 @@ def test_fast_successive_edits_touch_only_their_interval(app, browser):
     page.close()
 
 
+def test_a_list_cell_edits_its_own_interval_and_the_list_still_selects(app, browser, tmp_path):
+    """A double click on a list cell opens its editor; the typed time lands on that interval (not read
+    as shortcuts), and a click on another row afterwards selects that row for the next key."""
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+    page.select_option("#zeal-workspace select.zw-set", "all")
+    start = intervals(page)
+    order = ws(page, "visibleIds()")
+    assert len(order) >= 3
+    a, b = order[1], order[2]
+    view = ws(page, "view()")
+    page.locator(f"#zeal-workspace .zw-list-row[data-id='{a}'] [data-field='end']").dblclick()
+    editor = page.locator("#zeal-workspace .zw-list-row input.zw-cell-input")
+    editor.wait_for(timeout=WAIT_MS)
+    assert editor.evaluate("(el) => el === document.activeElement")
+    new_end = round((start[a]["start_s"] + start[a]["end_s"]) / 2, 3)
+    clock = f"00:{int(new_end // 60):02d}:{new_end % 60:06.3f}"
+    page.keyboard.type(clock)  # digits, '.' and ':' are shortcuts elsewhere: here they are a time
+    page.keyboard.press("Enter")
+    wait_for(page, "(id) => !document.querySelector('#zeal-workspace input.zw-cell-input')", a)
+    now = intervals(page)
+    assert abs(now[a]["end_s"] - new_end) < 1e-6 and now[a]["label"] == start[a]["label"]
+    after_view = ws(page, "view()")
+    assert (after_view["t0"], after_view["t1"], after_view["rate"]) == (view["t0"], view["t1"], 1)
+    page.locator(f"#zeal-workspace .zw-list-row[data-id='{b}'] [data-field='class']").click()
+    assert ws(page, "view().selected") == b
+    page.keyboard.press("r")
+    wait_saved(page)
+    page.reload()
+    wait_ready(page)
+    after = intervals(page)
+    assert (after[a]["state"], after[a]["source"], after[a]["end_s"]) == ("accepted", "human", now[a]["end_s"])
+    assert after[b]["state"] == "rejected" and key_of(after[b])[:3] == key_of(start[b])[:3]
+    for i, iv in start.items():
+        if i not in (a, b):
+            assert key_of(after[i]) == key_of(iv), f"interval {i} changed though nobody touched it"
+    rows = {r["id"]: r for r in export_csv(page, tmp_path, "accepted + unreviewed", "cells.csv")}
+    assert abs(float(rows[a]["end_s"]) - new_end) < 1e-3 and b not in rows
+    assert not errors, errors
+    page.close()
+
+
 def test_space_on_a_focused_button_plays_and_runs_nothing(app, browser):
     errors: list[str] = []
     page = analysed_page(browser, app, errors)

@@ -781,7 +781,9 @@ function createWorkspace(element, props, server, watch) {
   }
 
   // ---- the interval list (virtual: only the rows in sight exist) ----
+  function editingInList() { return !!(W.editing && W.editing.input.isConnected); }
   function renderList() {
+    if (editingInList()) return;  // redrawn when the editor closes; an open editor is never torn away
     const n = W.visible.length;
     listSpacer.style.height = `${n * ROW_H}px`;
     listEmpty.hidden = n > 0;
@@ -817,28 +819,32 @@ function createWorkspace(element, props, server, watch) {
   let lastClick = null;
   listRows.addEventListener('click', (ev) => {
     const row = ev.target.closest('.zw-list-row');
-    if (!row || W.editing) return;
+    if (!row || editingInList()) return;
     const field = ev.target.closest('[data-field]')?.dataset.field || null;
     const now = performance.now();
     const again = lastClick && lastClick.id === row.dataset.id && lastClick.field === field && now - lastClick.t < 450;
     lastClick = { id: row.dataset.id, field, t: now };
     if (again && field) {
-      const cell = listRows.querySelector(`.zw-list-row[data-id="${CSS.escape(row.dataset.id)}"] [data-field="${field}"]`);
-      if (cell) { lastClick = null; startCellEdit(row.dataset.id, field, cell); return; }
+      lastClick = null;
+      startCellEdit(row.dataset.id, field);
+      return;
     }
     select(row.dataset.id, { seek: 'start', scroll: false });
   });
-  function startCellEdit(id, field, cell) {
+  function startCellEdit(id, field) {
     const iv = W.ivs.get(id);
     if (!iv) return;
     select(id, { seek: null, scroll: false });
+    // select() drew the rows again: the editor goes into the cell on the page now
+    const cell = listRows.querySelector(`.zw-list-row[data-id="${CSS.escape(id)}"] [data-field="${field}"]`);
+    if (!cell) return;
     let input;
     if (field === 'class') {
       input = h('select', { class: 'zw-cell-input' }, ...W.classes.map((c, k) => h('option', { value: k, text: c.name, selected: k === iv.cls })));
     } else {
       input = h('input', { class: 'zw-cell-input', value: fmtClock(field === 'start' ? iv.s : iv.e), title: 'hh:mm:ss.mmm, seconds, or f<frame>; Enter to keep, Esc to cancel' });
     }
-    W.editing = { id, field };
+    W.editing = { id, field, input };
     cell.replaceChildren(input);
     input.focus();
     if (input.select) input.select();
