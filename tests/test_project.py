@@ -18,6 +18,7 @@ from zeal.cli import main
 from zeal.errors import ZealError
 from zeal.pipeline import ZealPipeline
 from zeal.project import PROJECT_FILE, Project, ProjectError, export_project
+from zeal.types import Interval
 from zeal.queries import lookup
 from zeal.video import video_hash
 from zeal_ui.scoring import ScoringQueue
@@ -148,6 +149,40 @@ def test_the_queue_scores_and_a_rescore_keeps_a_persons_work(models, tmp_path):
     project.set_status(second.id, "queued")
     queue.score(second.id)
     assert project.videos[second.id].status == "failed" and "NoSuchClass" in project.videos[second.id].message
+
+
+def test_a_removed_video_added_again_comes_back_with_its_review(models, tmp_path):
+    project, _ = scored_project(models, tmp_path)
+    first = project.entries()[0]
+    rec = project.record(first.id)
+    target = next(iv for iv in rec.result.intervals if iv.in_review_set)
+    after = replace(target, state="rejected")
+    edit = {"seq": 1, "kind": "do", "gid": "g1", "label": "reject",
+            "ops": [{"id": target.id, "v": 1, "before": Interval.to_dict(target), "after": Interval.to_dict(after)}]}
+    project.apply_edits(first.id, "page", [edit])  # journaled, not yet compacted into result.json
+    project.remove_video(first.id)
+    assert first.id not in Project.open(tmp_path / "p").videos
+    # the same content again, this time as an upload: the review comes back, from the new file
+    back, new = project.add_video(SHORT_CLIP, copy=True)
+    assert new and back.id == first.id and back.status == "scored" and not back.in_place  # not "new"
+    assert (tmp_path / "p" / back.file).is_file()
+    reopened = Project.open(tmp_path / "p")
+    assert [e.id for e in reopened.entries()][-1] == first.id
+    restored = {iv.id: iv for iv in reopened.record(first.id).result.intervals}
+    assert restored[target.id].state == "rejected" and reopened.record(first.id).review.seqs == {"page": 1}
+    assert not list((tmp_path / "p" / "removed").glob(f"{first.id}-*"))
+    # in the app: it says so, and scores nothing again
+    from app_server import in_process_app
+
+    cb = in_process_app(pipeline(models, tmp_path / "cache"), tmp_path / "app")
+    with_classes(cb.project)
+    cb.add_uploads([str(SHORT_CLIP)])
+    vid = cb.project.entries()[0].id
+    cb.state.queue.score(vid)
+    cb.project.remove_video(vid)
+    status, _ = cb.add_uploads([str(SHORT_CLIP)])
+    assert "Back with its review" in status and cb.project.videos[vid].status == "scored"
+    assert cb.project.record(vid).result is not None
 
 
 def test_project_exports_hold_every_video(models, tmp_path):

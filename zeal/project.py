@@ -216,7 +216,8 @@ class Project:
 
     def add_video(self, path: str | os.PathLike, copy: bool) -> tuple[VideoEntry, bool]:
         """Add a video file: copied into DIR/media (an upload) or read in place. Returns (its entry,
-        whether it is new). A file whose content is already in the project is that same video."""
+        whether it is new to the queue). A file whose content is already in the project is that same
+        video; one removed earlier comes back with its review (its entry's status is not "new")."""
         from zeal import video as video_io
 
         src = Path(path)
@@ -240,11 +241,34 @@ class Project:
             file = str(src.resolve())
         entry = VideoEntry(vid, src.name, file, not copy, src.stat().st_size, info.to_dict())
         with self.lock:
+            entry = self._bring_back(entry) or entry
             self.save_entry(entry)
             self.videos[vid] = entry
             self.order.append(vid)
             self.save()
         return entry, True
+
+    def _bring_back(self, fresh: VideoEntry) -> VideoEntry | None:
+        """A video removed earlier and added again gets its folder back from DIR/removed/ (the newest
+        one): its result, edits and review state return with it; the file is the one given now."""
+        def removed_at(folder: Path) -> int:
+            tail = folder.name.rsplit("-", 1)[-1]
+            return int(tail) if tail.isdigit() else 0
+
+        for folder in sorted((self.root / "removed").glob(f"{fresh.id}-*"), key=removed_at, reverse=True):
+            try:
+                old = VideoEntry.from_dict(_read_json(folder / VIDEO_FILE))
+                target = self.root / "videos" / fresh.id
+                if target.exists():
+                    return None
+                os.replace(folder, target)
+            except (FileNotFoundError, ProjectError, TypeError, OSError):
+                continue  # damaged or not movable: the next older one, else a new review
+            old.name, old.file, old.in_place, old.size = fresh.name, fresh.file, fresh.in_place, fresh.size
+            if old.status in ("queued", "scoring"):
+                old.status, old.progress = "new", 0.0  # it left the queue with it: queued again by the caller
+            return old
+        return None
 
     def remove_video(self, vid: str) -> None:
         """Take a video out of the queue; its folder moves to DIR/removed/ (nothing is deleted)."""

@@ -184,7 +184,7 @@ class Callbacks:
     def _add(self, paths: Sequence[str], copy: bool) -> str:
         from zeal.video import probe
 
-        added, known, refused = [], [], []
+        added, back, known, refused = [], [], [], []
         for path in paths:
             name = Path(path).name
             try:
@@ -197,13 +197,15 @@ class Callbacks:
             except ZealError as exc:
                 refused.append(str(exc).replace(str(path), name))
                 continue
-            (added if new else known).append(entry)
-        if refused and not (added or known):  # nothing came in: one clear error, nothing changed
+            (known if not new else added if entry.status in ("new", "failed") else back).append(entry)
+        if refused and not (added or back or known):  # nothing came in: one clear error, nothing changed
             raise _gr().Error("Not added: " + "; ".join(refused))
         ready = self._settings_ready()
         if added and ready and self.state.queue:
             self.state.queue.enqueue([e.id for e in added])
         parts = []
+        if back:
+            parts.append(f"Back with its review (removed earlier): {', '.join(e.name for e in back)}.")
         if added:
             parts.append(f"Added {len(added)} video(s)" + (": scoring them in the background." if ready else
                          "; choose classes and questions, then score them."))

@@ -101,7 +101,7 @@ root.addEventListener('click', async (ev) => {
       if (window.zealWorkspace && window.zealWorkspace.open) await window.zealWorkspace.open(id);
       break;
     case 'remove':
-      if (confirm(`Remove ${name} from the project?\n\nIts result and your edits are kept in the project's removed/ folder; adding the same file again starts a new review.`)) act('remove', id);
+      if (confirm(`Remove ${name} from the project?\n\nIts result and your edits are kept in the project's removed/ folder; adding the same file again brings them back.`)) act('remove', id);
       break;
     case 'locate': {
       const folder = prompt(`Where is ${name} now? A folder on this machine (it is searched for a file of the same name, size and content):`);
