@@ -264,6 +264,56 @@ def test_a_list_cell_edits_its_own_interval_and_the_list_still_selects(app, brow
     page.close()
 
 
+def test_split_at_the_parked_play_head_merge_and_undo(app, browser, tmp_path):
+    """The play head parked inside an interval stays there when the interval is clicked, so split
+    acts where the annotator put it; merge joins the halves; undo and redo step through both."""
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+    start = intervals(page)
+    shown_now = [iv for iv in start.values() if iv["visible"]]
+    # one whose class has no other interval starting inside it: merge then joins the two halves
+    alone = [iv for iv in shown_now if not any(o["id"] != iv["id"] and o["label"] == iv["label"]
+                                               and iv["start_s"] <= o["start_s"] <= iv["end_s"] for o in shown_now)]
+    x = max(alone, key=lambda iv: iv["end_s"] - iv["start_s"])
+    assert x["end_s"] - x["start_s"] > 1.0
+    fps = ws(page, "view()")["fps"]
+    head = x["start_s"] + 0.6 * (x["end_s"] - x["start_s"])
+    axis = page.locator("#zeal-workspace canvas.zw-cv-axis").bounding_box()
+    page.mouse.click(axis["x"] + ws(page, "xOf(arg)", head), axis["y"] + axis["height"] / 2)  # seek
+    parked = ws(page, "view()")["playhead"]
+    assert abs(parked - head) < 2.0 / fps
+    page.mouse.click(*interval_point(page, x["id"], x["start_s"] + 0.15 * (x["end_s"] - x["start_s"])))
+    assert ws(page, "view().selected") == x["id"]
+    assert ws(page, "view()")["playhead"] == parked  # selecting did not move it
+    page.keyboard.press("s")
+    now = intervals(page)
+    right = next(iv for i, iv in now.items() if i not in start)
+    cut = now[x["id"]]["end_s"]
+    assert abs(cut - parked) < 1.0 / fps and right["start_s"] == cut and right["end_s"] == x["end_s"]
+    assert right["label"] == x["label"] and now[x["id"]]["state"] == "accepted"
+    page.keyboard.press("m")
+    merged = intervals(page)
+    assert right["id"] not in merged and merged[x["id"]]["end_s"] == x["end_s"]
+    page.keyboard.press("Control+z")
+    page.keyboard.press("Control+z")
+    undone = intervals(page)
+    assert set(undone) == set(start) and key_of(undone[x["id"]]) == key_of(x)
+    page.keyboard.press("Control+Shift+z")  # the split again
+    wait_saved(page)
+    page.reload()
+    wait_ready(page)
+    after = intervals(page)
+    assert after[x["id"]]["end_s"] == cut and after[right["id"]]["start_s"] == cut
+    for i, iv in start.items():
+        if i != x["id"]:
+            assert key_of(after[i]) == key_of(iv), f"interval {i} changed though nobody touched it"
+    rows = {r["id"]: r for r in export_csv(page, tmp_path, "accepted only", "split.csv")}
+    assert {x["id"], right["id"]} <= set(rows)
+    assert abs(float(rows[x["id"]]["end_s"]) - cut) < 1e-3 and abs(float(rows[right["id"]]["start_s"]) - cut) < 1e-3
+    assert not errors, errors
+    page.close()
+
+
 def test_space_on_a_focused_button_plays_and_runs_nothing(app, browser):
     errors: list[str] = []
     page = analysed_page(browser, app, errors)

@@ -156,6 +156,18 @@ def test_a_project_of_three_videos_reviewed_while_the_rest_score(app, browser, t
     assert second and not errors, errors
     page.close()
 
+    # the next day, in another browser: the video last worked on opens, the export is set as it was left
+    other = new_page(browser, app, errors)
+    open_tab(other, "review")
+    wait_ready(other)
+    assert ws(other, "video()") == second
+    open_tab(other, "export")
+    assert other.get_by_label("the whole project").is_checked() and other.get_by_label("accepted + unreviewed").is_checked()
+    for fmt in ("csv", "json", "labelstudio", "elan", "webvtt", "activitynet"):
+        assert other.locator("#zeal-formats").get_by_label(fmt, exact=True).is_checked(), fmt
+    assert not errors, errors
+    other.close()
+
 
 def test_an_mkv_keeps_its_result_after_a_reload(app, browser):
     errors: list[str] = []

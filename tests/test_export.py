@@ -767,3 +767,23 @@ def test_cvat_refuses_what_cvat_would_refuse(tmp_path):
     xml_path, labels_path = export(past, "cvat", tmp_path)
     ((_, first, last, _),) = read_cvat(xml_path, labels_path, past.video.n_frames)[1]
     assert first == last == past.video.n_frames - 1
+
+
+def test_a_labelstudio_export_of_videos_with_different_frame_rates_keeps_each_ones_times(tmp_path):
+    """One task list for several videos: each task's frames are counted at its own fps, and the
+    config reads that fps from the task (frameRate="$fps"), as Label Studio does."""
+    from zeal.export import export_collection
+    from zeal.labelstudio.config import parse_labeling_config
+
+    results = [(f"clip{k}", make_result(fps, path=f"/videos/clip{k}.mp4")) for k, fps in enumerate((10.0, 29.97, 28.0))]
+    tasks_path, config_path = export_collection(results, "labelstudio", tmp_path, "project")
+    config = parse_labeling_config(config_path.read_text())
+    assert config.frame_rate == "$fps"
+    tasks = json.loads(tasks_path.read_text())
+    for (_, result), task in zip(results, tasks):
+        fps = config.fps(task["data"])
+        assert fps == result.video.fps
+        got = [(r["value"]["timelinelabels"][0], *ls_frames_to_seconds(r["value"]["ranges"][0]["start"],
+                                                                        r["value"]["ranges"][0]["end"], fps))
+               for r in task["predictions"][0]["result"]]
+        assert_close(got, expected(result), 0.5 / fps + 1e-9)

@@ -272,3 +272,23 @@ def test_exported_tasks_with_media_url_open_in_label_studio(label_studio, expect
     # What the export wrote before the fix, the local path, gives Label Studio's 404.
     status, _ = ls.request("GET", str(CLIP.resolve()), auth=ls.bearer())
     assert status == 404
+
+
+def test_a_project_export_of_videos_with_different_frame_rates_imports(label_studio, expected, tmp_path):
+    """The project export's config (frameRate="$fps") is accepted, and each imported task carries
+    the fps its frames were counted at."""
+    from dataclasses import replace
+
+    from zeal.export import export_collection
+
+    ls = label_studio
+    result, _ = expected
+    slower = replace(result, video=replace(result.video, fps=10.0, path=str(tmp_path / "other.mp4")))
+    tasks_path, config_path = export_collection([("a", result), ("b", slower)], "labelstudio", tmp_path / "out",
+                                                "project", media_url="/data/local-files/?d=clips/")
+    assert 'frameRate="$fps"' in config_path.read_text()
+    project = ls.ok("POST", "/api/projects", {"title": "ZEAL project export", "label_config": config_path.read_text()})
+    imported = ls.ok("POST", f"/api/projects/{project['id']}/import?return_task_ids=true",
+                     json.loads(tasks_path.read_text()))
+    fps = [ls.ok("GET", f"/api/tasks/{t}")["data"]["fps"] for t in imported["task_ids"]]
+    assert sorted(fps) == sorted([result.video.fps, 10.0])

@@ -151,6 +151,19 @@ def test_the_queue_scores_and_a_rescore_keeps_a_persons_work(models, tmp_path):
     assert project.videos[second.id].status == "failed" and "NoSuchClass" in project.videos[second.id].message
 
 
+def test_score_first_does_not_move_the_video_in_the_list(models, tmp_path):
+    project = with_classes(Project.open(tmp_path / "p"))
+    first, _ = project.add_video(SHORT_CLIP, copy=False)
+    second, _ = project.add_video(OTHER_CLIP, copy=False)
+    queue = ScoringQueue(project, pipeline(models, tmp_path / "cache"))
+    queue.enqueue([first.id, second.id])
+    queue.enqueue([second.id], front=True)  # "Score the open video again" on the second one
+    assert queue._next() == second.id
+    queue.score(second.id)
+    assert queue._next() == first.id
+    assert [e.id for e in Project.open(tmp_path / "p").entries()] == [first.id, second.id]
+
+
 def test_a_removed_video_added_again_comes_back_with_its_review(models, tmp_path):
     project, _ = scored_project(models, tmp_path)
     first = project.entries()[0]

@@ -164,7 +164,9 @@ def test_server_functions_load_edit_repropose_and_save(tmp_path):
     assert back.result.intervals == rec.result.intervals and back.review.seqs == {"c1": 1}
     assert [g["gid"] for g in back.review.undo] == ["g1"] and again.settings.proposals.top_p == 0.5
     assert load({"video": vid})["review"]["undo"][0]["gid"] == "g1"
-    assert load({"video": "nope"})["result"] is None and videos({})["videos"][0]["status"] == "in review"
+    # a browser with no video open (or one that left the project) gets the one last opened
+    assert load({"video": None})["video"] == load({"video": "nope"})["video"] == vid
+    assert Project.open(tmp_path / "p").last_opened == vid and videos({})["videos"][0]["status"] == "in review"
     assert act({"action": "done", "video": vid})["ok"] and state.project.videos[vid].status == "done"
     assert "unknown action" in act({"action": "explode", "video": vid})["error"]
 

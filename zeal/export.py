@@ -24,7 +24,8 @@ Time conversion (all our intervals are in seconds of presentation time):
   an interval shorter than 1 ms after rounding is widened to 1 ms, because both formats need
   end > start. Error: at most 0.5 ms per boundary.
 * Label Studio frames use the video's real average fps (``VideoInfo.fps``, also written as
-  ``<Video frameRate=...>`` in the config) and Label Studio's convention of 1-based frame numbers with
+  ``<Video frameRate=...>`` in the config, or as each task's ``data.fps`` read by
+  ``frameRate="$fps"`` when one export holds several videos) and Label Studio's convention of 1-based frame numbers with
   an inclusive end: frame ``n`` is shown from ``(n - 1) / fps`` to ``n / fps``. We write
   ``start = round(t0 * fps) + 1`` and ``end = max(start, round(t1 * fps))`` with round half up;
   Label Studio's own reverse conversion gives back ``t0' = (start - 1) / fps`` and ``t1' = end / fps``.
@@ -383,15 +384,19 @@ def write_predictions_csv(rows: Iterable[dict], path: str | os.PathLike) -> Path
 # Label Studio
 
 
-def labelstudio_config(labels: Iterable[str], fps: float) -> str:
-    """The labeling config XML: <Video frameRate=real fps> and one <Label> per class, coloured as in
-    the app (zeal.palette)."""
+LS_FPS_FROM_TASK = "$fps"  # frameRate read from each task's data.fps: videos of different frame rates
+
+
+def labelstudio_config(labels: Iterable[str], fps: float | str) -> str:
+    """The labeling config XML: <Video frameRate=real fps> (or LS_FPS_FROM_TASK, each task's own) and
+    one <Label> per class, coloured as in the app (zeal.palette)."""
     import xml.etree.ElementTree as ET  # noqa: PLC0415 (stdlib, but only needed here)
 
     labels = list(labels)
     colors = class_colors(labels)
     view = ET.Element("View")
-    ET.SubElement(view, "Video", name=LS_TO_NAME, value="$video", frameRate=_fps_text(fps))
+    ET.SubElement(view, "Video", name=LS_TO_NAME, value="$video",
+                  frameRate=fps if fps == LS_FPS_FROM_TASK else _fps_text(fps))
     timeline = ET.SubElement(view, "TimelineLabels", name=LS_FROM_NAME, toName=LS_TO_NAME)
     for label in labels:
         ET.SubElement(timeline, "Label", value=_xml_safe(label), background=colors[label])
@@ -422,7 +427,8 @@ def labelstudio_prediction(regions: list[dict]) -> dict:
 
 
 def labelstudio_task(result: Result, intervals: list[Interval], media: str) -> dict:
-    """One Label Studio task: {"data": {"video": media}, "predictions": [timelinelabels regions]}.
+    """One Label Studio task: {"data": {"video": media, "fps": its fps}, "predictions": [timelinelabels
+    regions]} (data.fps is what a config with frameRate="$fps" reads).
 
     Every interval given (human-edited ones too) becomes a prediction region, so the annotator
     reviews them all in one place."""
@@ -430,7 +436,8 @@ def labelstudio_task(result: Result, intervals: list[Interval], media: str) -> d
     if not (math.isfinite(fps) and fps > 0):
         raise ExportError(f"video {result.video.path!r} has fps {fps!r}; Label Studio needs frame "
                           "numbers, so probe the video again or export as csv/json instead")
-    return {"data": {"video": media}, "predictions": [labelstudio_prediction(labelstudio_regions(intervals, fps))]}
+    return {"data": {"video": media, "fps": fps},
+            "predictions": [labelstudio_prediction(labelstudio_regions(intervals, fps))]}
 
 
 def write_labelstudio(job: ExportJob) -> list[Path]:
@@ -878,9 +885,9 @@ def export_collection(results: Sequence[tuple[str, Result]], fmt: str, out: str 
             warnings.warn(LOCAL_MEDIA_WARNING, ExportWarning, stacklevel=2)
         tasks = [labelstudio_task(r, ivs, media_address(r.video.path, media_url) or r.video.path) for vid, r, ivs in jobs]
         labels = list(dict.fromkeys(label for _, r, ivs in jobs for label in [*r.classes, *(iv.label for iv in ivs)]))
-        fps = jobs[0][1].video.fps if jobs else 25.0
+        # each task's frames are counted at its own video's fps: the config reads it from the task
         return [write_text_atomic(out_dir / f"{stem}.labelstudio.json", _json_text(tasks)),
-                write_text_atomic(out_dir / f"{stem}.labelstudio.xml", labelstudio_config(labels, fps))]
+                write_text_atomic(out_dir / f"{stem}.labelstudio.xml", labelstudio_config(labels, LS_FPS_FROM_TASK))]
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         files = [p for vid, r, _ in jobs
                  for p in export(r, key, Path(tmp) / safe_stem(vid), states, proposals, video_id=vid, media_url=media_url)]

@@ -3,7 +3,8 @@
 
     DIR/project.json          {"format": 1, "name", "classes": [...], "queries": {class: {start, end,
                               description}}, "known_classes", "top_k", "proposals": {ProposalParams},
-                              "videos": [video id, ...] (the queue, in order)}
+                              "export": {the app's last export choices},
+                              "videos": [video id, ...] (the queue, in order), "last_opened": id}
     DIR/videos/<id>/video.json   {"id", "name", "file", "in_place", "size", "info": VideoInfo,
                               "status", "progress", "message", "added"}
     DIR/videos/<id>/result.json  the analysis (zeal's Result without its intervals)
@@ -127,10 +128,12 @@ class ProjectSettings:
     known_classes: bool = True
     top_k: int = 3
     proposals: ProposalParams = field(default_factory=ProposalParams)
+    # the app's export choices as last made (scope, include, proposals, formats, media_url)
+    export: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"classes": list(self.classes), "queries": self.queries, "known_classes": self.known_classes,
-                "top_k": self.top_k, "proposals": vars(self.proposals).copy()}
+                "top_k": self.top_k, "proposals": vars(self.proposals).copy(), "export": dict(self.export)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ProjectSettings":
@@ -138,7 +141,19 @@ class ProjectSettings:
                    queries={str(k): {f: str(v.get(f, "")) for f in ("start", "end", "description")}
                             for k, v in (data.get("queries") or {}).items() if isinstance(v, dict)},
                    known_classes=bool(data.get("known_classes", True)), top_k=max(1, int(data.get("top_k", 3))),
-                   proposals=ProposalParams(**(data.get("proposals") or {})))
+                   proposals=ProposalParams(**(data.get("proposals") or {})),
+                   export=_export_choices(data.get("export")))
+
+
+def _export_choices(data: Any) -> dict[str, Any]:
+    """Only well-formed entries: strings, and a list of strings for the formats."""
+    if not isinstance(data, dict):
+        return {}
+    out: dict[str, Any] = {k: v for k, v in data.items() if k in ("scope", "include", "proposals", "media_url")
+                           and isinstance(v, str) and len(v) <= 2000}
+    if isinstance(data.get("formats"), list):
+        out["formats"] = [f for f in data["formats"] if isinstance(f, str)]
+    return out
 
 
 class Project:
@@ -155,6 +170,7 @@ class Project:
         self.lock = threading.RLock()
         self._records: dict[str, VideoRecord] = {}
         self._ground_truth: dict[str, dict[str, list[tuple[float, float]]]] = {}
+        self.last_opened: str | None = None  # the video last opened for review (any browser)
 
     # --- opening and saving ---------------------------------------------------------------------
     @classmethod
@@ -187,6 +203,7 @@ class Project:
                 entry.status, entry.progress = "queued", 0.0
             videos[entry.id] = entry
         project = cls(root, str(data.get("name") or root.name), settings, [v for v in videos], videos)
+        project.last_opened = data.get("last_opened") if data.get("last_opened") in videos else None
         try:
             gt = _read_json(root / GROUND_TRUTH_FILE)
             project._ground_truth = {str(v): {str(c): [tuple(map(float, p)) for p in spans] for c, spans in by.items()}
@@ -198,7 +215,8 @@ class Project:
     def save(self) -> None:
         """Write project.json (settings and queue order)."""
         with self.lock:
-            data = {"format": PROJECT_FORMAT, "name": self.name, **self.settings.to_dict(), "videos": list(self.order)}
+            data = {"format": PROJECT_FORMAT, "name": self.name, **self.settings.to_dict(), "videos": list(self.order),
+                    "last_opened": self.last_opened}
             _write_json(self.root / PROJECT_FILE, data)
 
     def save_entry(self, entry: VideoEntry) -> None:
@@ -284,6 +302,25 @@ class Project:
                 target = self.root / "removed" / f"{vid}-{int(time.time())}"
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(src, target)
+
+    def opened(self, vid: str) -> None:
+        """A video was opened for review: the one a new browser opens first."""
+        with self.lock:
+            if vid in self.videos and vid != self.last_opened:
+                self.last_opened = vid
+                self.save()
+
+    def first_to_open(self) -> str | None:
+        """For a browser that has no video open: the one last opened, else the first in review, else
+        the first scored."""
+        with self.lock:
+            if self.last_opened in self.videos:
+                return self.last_opened
+            for status in ("in review", "scored"):
+                found = next((v for v in self.order if self.videos[v].status == status), None)
+                if found:
+                    return found
+        return None
 
     def reorder(self, ids: Iterable[str]) -> None:
         """Set the queue order; ids not given keep their place after the given ones."""

@@ -164,13 +164,38 @@ class Callbacks:
     # --- page load -----------------------------------------------------------------------------
     def restore(self):
         """On page load, the project's setup as it was left (also before any run).
-        Outputs: classes, questions, known, top-k, status, videos panel signal."""
+        Outputs: classes, questions, known, top-k, status, videos panel signal, and the export
+        choices (scope, include, proposals, formats, media URL prefix)."""
         gr = _gr()
         st = self.project.settings
         rows = [[c, *(st.queries.get(c, {}).get(f, "") for f in ("start", "end", "description"))] for c in st.classes]
         choices = list(dict.fromkeys([*self.library_choices(DEFAULT_LIBRARY), *st.classes]))
         return (gr.update(choices=choices, value=list(st.classes)), rows or None, st.known_classes, st.top_k,
-                self.status(), panel_signal())
+                self.status(), panel_signal(), *self.export_choices())
+
+    def export_choices(self) -> tuple[str, str, str, list[str], str]:
+        """The export choices the project last saw, each one checked against what the page offers."""
+        from zeal.export import FORMATS
+
+        ex = self.project.settings.export
+
+        def pick(key: str, allowed, default: str) -> str:
+            return ex[key] if ex.get(key) in allowed else default
+
+        formats = [f for f in ex.get("formats", EXPORT_DEFAULT) if f in FORMATS]
+        return (pick("scope", (SCOPE_VIDEO, SCOPE_PROJECT), SCOPE_VIDEO),
+                pick("include", EXPORT_CHOICES, next(iter(EXPORT_CHOICES))),
+                pick("proposals", PROPOSAL_CHOICES, next(iter(PROPOSAL_CHOICES))),
+                formats, str(ex.get("media_url", "")))
+
+    def set_export_choices(self, scope: str | None, include: str | None, proposals: str | None,
+                           formats: Sequence[str] | None, media_url: str | None) -> None:
+        """Remembered in the project, for the next export (also from another browser)."""
+        with self.project.lock:
+            self.project.settings.export = {"scope": scope or SCOPE_VIDEO, "include": include or "",
+                                            "proposals": proposals or "", "formats": list(formats or []),
+                                            "media_url": str(media_url or "")[:2000]}
+            self._save_settings()
 
     def status(self, note: str = "") -> str:
         """The line under the list of videos: what the last action did (the list shows the rest)."""

@@ -192,7 +192,12 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
             return event.then(lambda vid: workspace.signal(vid or None), [current], [ws], show_progress="hidden",
                               api_visibility="private")
 
-        demo.load(cb.restore, None, [classes, qtable, known, top_k, status, panel], api_visibility="private")
+        export_choices = [scope, include, proposals, formats, media_url]
+        demo.load(cb.restore, None, [classes, qtable, known, top_k, status, panel, *export_choices],
+                  api_visibility="private")
+        for choice in export_choices:
+            choice.input(cb.set_export_choices, export_choices, None, api_visibility="private",
+                         show_progress="hidden")
         refresh_workspace(uploads.upload(cb.add_uploads, [uploads], [status, panel], api_name="add_videos").then(
             lambda: None, None, [uploads], api_visibility="private"))
         refresh_workspace(folder_btn.click(cb.add_folder, [folder], [status, panel], api_name="add_folder"))

@@ -39,6 +39,7 @@ class ScoringQueue:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._first: list[str] = []  # asked for first ("score the open video again"), before the list's order
 
     def start(self) -> None:
         with self._lock:
@@ -53,8 +54,8 @@ class ScoringQueue:
         self._wake.set()
 
     def enqueue(self, ids: list[str], front: bool = False) -> list[str]:
-        """Queue these videos (a video being scored is left alone); `front` moves them to the head
-        of the queue. Returns the ids queued."""
+        """Queue these videos (a video being scored is left alone); `front` scores them before the
+        others, without moving them in the project's list. Returns the ids queued."""
         queued = []
         with self.project.lock:
             for vid in ids:
@@ -62,7 +63,7 @@ class ScoringQueue:
                     self.project.set_status(vid, "queued", 0.0, "")
                     queued.append(vid)
             if front and queued:
-                self.project.reorder(queued)
+                self._first = queued + [v for v in self._first if v not in queued]
         self._wake.set()  # the worker, once started, takes them in order
         return queued
 
@@ -75,7 +76,9 @@ class ScoringQueue:
     # --- the worker ---------------------------------------------------------------------------
     def _next(self) -> str | None:
         with self.project.lock:
-            return next((e.id for e in self.project.entries() if e.status == "queued"), None)
+            waiting = [e.id for e in self.project.entries() if e.status == "queued"]
+            self._first = [v for v in self._first if v in waiting]
+            return (self._first or waiting or [None])[0]
 
     def _loop(self) -> None:
         while not self._stop:

@@ -64,7 +64,9 @@ def server_functions(state: AppState) -> list[Callable]:
         return vid if isinstance(vid, str) and vid in project.videos else None
 
     def load(data: dict) -> dict:
-        vid = _video(data)
+        # A browser with no video open (a new one, or its video left the project) gets the one
+        # last opened in this project, else the first waiting for review.
+        vid = _video(data) or project.first_to_open()
         if vid is None:
             return {"video": None, "result": None, "videos": video_list(state)}
         rec = project.record(vid)
@@ -74,6 +76,8 @@ def server_functions(state: AppState) -> list[Callable]:
                 # proposals follow the project's settings (changed while this video was closed)
                 rec.result = pipeline.repropose(rec.result, params, suppressed=rec.review.deleted)
             out = payload(vid, project.videos[vid], rec, state.media_url(vid), project.ground_truth(vid), params)
+        if rec.result is not None:
+            project.opened(vid)
         out["videos"] = video_list(state)
         return out
 

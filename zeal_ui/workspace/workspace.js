@@ -259,14 +259,18 @@ function createWorkspace(element, props, server, watch) {
   // ---- loading ----
   async function load(reason) {
     let res;
+    const asked = W.video;
     try {
       W.requests++;
-      res = await server.load({ video: W.video });
+      res = await server.load({ video: asked });
     } catch (err) {
       showNotice(`Could not load the result (${err.message}); retrying…`, 'warn');
       setTimeout(() => load(reason), 2000);
       return;
     }
+    if (W.video !== asked) return;  // another video was opened meanwhile: its own load follows
+    // None open here (a new browser, or it left the project): the server named the one to open.
+    if (res.video && res.video !== W.video) { switchTo(res.video); reason = 'reload'; }
     setVideos(res.videos || []);
     if (!res || !res.result) {
       W.data = null;
@@ -1076,11 +1080,11 @@ function createWorkspace(element, props, server, watch) {
   const STATUS_TEXT = { new: 'not scored', queued: 'queued', scoring: 'scoring', scored: 'to review', 'in review': 'in review', done: 'done', failed: 'failed' };
   function setVideos(list) {
     W.videos = list;
-    const cur = videoSel.value;
-    videoSel.replaceChildren(...(list.length ? [] : [h('option', { value: '', text: 'no video yet' })]),
+    const none = !list.length ? 'no video yet' : !list.some((v) => v.id === W.video) ? 'choose a video…' : null;
+    videoSel.replaceChildren(...(none ? [h('option', { value: '', text: none, selected: true })] : []),
       ...list.map((v, k) => h('option', { value: v.id, selected: v.id === W.video,
         text: `${k + 1}. ${v.name} · ${STATUS_TEXT[v.status] || v.status}${v.status === 'scoring' ? ` ${Math.round(v.progress * 100)}%` : ''}${v.missing ? ' · file missing' : ''}` })));
-    if (W.video && list.some((v) => v.id === W.video)) videoSel.value = W.video; else if (cur) videoSel.value = cur;
+    videoSel.value = none ? '' : W.video;
     const busy = list.filter((v) => v.status === 'queued' || v.status === 'scoring');
     const scoring = list.find((v) => v.status === 'scoring');
     projStatus.textContent = busy.length ? `scoring ${scoring ? `${scoring.name} ${Math.round(scoring.progress * 100)}%` : '…'}${busy.length > 1 ? ` · ${busy.length - 1} queued` : ''}` : '';
@@ -1097,12 +1101,18 @@ function createWorkspace(element, props, server, watch) {
     }
   }
   let pollTimer = null;
-  function schedulePoll(on) {
-    if (!on || pollTimer) return;
-    pollTimer = setTimeout(async () => {
+  // The list is asked for again every second while something is scored (or this video's new result
+  // waits for edits on their way), else every few seconds while the workspace is in sight: scoring
+  // started elsewhere (the Project tab, another browser) shows here too.
+  const POLL_BUSY_MS = 1000, POLL_IDLE_MS = 5000;
+  function schedulePoll(busy) {
+    if (pollTimer && !(busy && pollTimer.idle)) return;
+    clearTimeout(pollTimer && pollTimer.id);
+    pollTimer = { idle: !busy, id: setTimeout(async () => {
       pollTimer = null;
+      if (root.offsetParent === null) { schedulePoll(false); return; }  // not in sight: no request
       try { const res = await server.videos({}); setVideos(res.videos || []); } catch (err) { schedulePoll(true); }
-    }, 1000);
+    }, busy ? POLL_BUSY_MS : POLL_IDLE_MS) };
   }
   videoSel.addEventListener('change', () => { openVideo(videoSel.value); videoSel.blur(); });
   function stepVideo(dir) {
@@ -1244,9 +1254,15 @@ function createWorkspace(element, props, server, watch) {
     tooltip.hidden = true;
     if (cancel) { drawTimeline(); return; }
     if (!d.moved) { // a click: select what is under the pointer, seek to the time
-      if (d.kind !== 'draw') select(d.id, { seek: null });
-      else { W.view.shown = d.cls; shownSel.value = String(d.cls); }
-      seekTo(snap(d.t0, true));
+      let parked = false;
+      if (d.kind !== 'draw') {
+        // A play head the annotator parked inside the interval stays where it is (split acts there);
+        // a second click on the selected interval seeks.
+        const iv = W.ivs.get(d.id), t = currentT();
+        parked = W.view.selected !== d.id && !!iv && t >= iv.s && t <= iv.e;
+        select(d.id, { seek: null });
+      } else { W.view.shown = d.cls; shownSel.value = String(d.cls); }
+      if (!parked) seekTo(snap(d.t0, true));
       renderSelection(); renderCounts();
       return;
     }
