@@ -3,11 +3,35 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+# The longest time (seconds) any input may name: 1e6 s is 11.6 days, far beyond any video; a larger
+# time is a mistake (1e308 would overflow every conversion to frames or milliseconds).
+MAX_TIME_S = 1e6
+MAX_FRAMES = 10**9  # frame counts and pixel sizes beyond this are a damaged file
+
+
+def checked_number(value: Any, what: str, lo: float, hi: float) -> float:
+    """`value` as a float within [lo, hi]; ValueError naming `what` and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    x = float(value)
+    if not (math.isfinite(x) and lo <= x <= hi):
+        raise ValueError(f"{what} is {value!r}: it must be a number from {lo:g} to {hi:g}")
+    return x
+
+
+def checked_int(value: Any, what: str, lo: int, hi: int) -> int:
+    """`value` as an int within [lo, hi] (a whole float is accepted); ValueError otherwise."""
+    x = checked_number(value, what, lo, hi)
+    if x != int(x):
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    return int(x)
 
 
 @dataclass(frozen=True)
@@ -15,7 +39,10 @@ class VideoInfo:
     """What `zeal.video.probe` learns about a file without decoding it all.
 
     duration_s: seconds; fps: average frames per second; width/height: pixels after rotation;
-    rotation: degrees clockwise the frames are turned to display upright; vfr: variable frame rate.
+    rotation: degrees clockwise the frames are turned to display upright; vfr: variable frame rate;
+    max_fps: the highest frame rate of the stream (0: unknown), the most a sampling rate may be;
+    warnings: what the probe found wrong with the file that the analysis works around (a
+    timestamp jump), as sentences.
     """
 
     path: str
@@ -26,9 +53,42 @@ class VideoInfo:
     height: int
     rotation: int = 0
     vfr: bool = False
+    max_fps: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "warnings", tuple(self.warnings))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["warnings"] = list(self.warnings)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "VideoInfo":
+        """From `to_dict`'s shape, every field checked (ValueError naming the field)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the video entry must be an object, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown video field(s) {unknown}")
+        if not isinstance(data.get("path"), str):
+            raise ValueError(f"video path must be a string, got {data.get('path')!r}")
+        out = dict(data)
+        for name in ("duration_s", "fps", "max_fps"):
+            if name in data:
+                out[name] = checked_number(data[name], f"video {name}", 0.0, MAX_TIME_S)
+        for name in ("n_frames", "width", "height", "rotation"):
+            if name in data:
+                out[name] = checked_int(data[name], f"video {name}", 0, MAX_FRAMES)
+        if out.get("rotation", 0) % 90:
+            raise ValueError(f"video rotation must be 0, 90, 180 or 270, got {out['rotation']!r}")
+        if not isinstance(data.get("vfr", False), bool):
+            raise ValueError(f"video vfr must be true or false, got {data['vfr']!r}")
+        warnings = data.get("warnings", [])
+        if not isinstance(warnings, (list, tuple)) or not all(isinstance(w, str) for w in warnings):
+            raise ValueError("video warnings must be a list of strings")
+        return cls(**out)
 
 
 @dataclass
