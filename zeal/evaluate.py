@@ -409,6 +409,21 @@ class _Parser(argparse.ArgumentParser):
         raise EvaluationError(f"zeal eval: {message} (see `zeal eval --help`)")
 
 
+def _whole(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo} to {hi}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give a whole number from {lo} to {hi}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="zeal eval", description="mAP of temporal detections with the ActivityNet semantics.")
     p.add_argument("--ground-truth", required=True, help="THUMOS14 annotation folder or ActivityNet JSON file")
@@ -416,8 +431,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["json", "table"], default="table")
     p.add_argument("--split", type=float, choices=[0.5, 0.25], default=None,
                    help="zero-shot protocol: evaluate a random 50%% or 25%% of the classes, averaged over --draws")
-    p.add_argument("--draws", type=int, default=10, help="number of random class draws for --split (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the class draws (default 0)")
+    p.add_argument("--draws", type=_whole(1, 10_000), default=10,
+                   help="number of random class draws for --split (default 10)")
+    p.add_argument("--seed", type=_whole(0, 2**32 - 1), default=0, help="seed of the class draws (default 0)")
     p.add_argument("--subset", choices=["test", "validation"], default=None,
                    help="which subset of the ground truth (needed when the path holds both)")
     return p

@@ -115,7 +115,8 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                             examples_btn = gr.Button("Add the two example clips", size="sm", elem_id="zeal-examples")
                         gt_file = gr.UploadButton("Load ground truth… (JSON or CSV)", file_types=[".json", ".csv"],
                                                   elem_id="zeal-gt", size="sm")
-                        status = gr.Markdown(cb.status(), elem_id="zeal-status")
+                        # HTML of escaped text (Callbacks.status): a class or file name never becomes markup
+                        status = gr.HTML(cb.status(), elem_id="zeal-status")
                     with gr.Column(scale=5):
                         with gr.Row():
                             library = gr.Dropdown(libraries, value=default_library, label="Class library", scale=1)
@@ -130,7 +131,7 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                         with gr.Accordion("Propose classes with CLIP", open=False):
                             propose_btn = gr.Button("Rank the library's classes for the open video", size="sm",
                                                     elem_id="zeal-propose", elem_classes="zeal-mouse-only")
-                            ranking_text = gr.Markdown()
+                            ranking_text = gr.HTML()
                             ranking = gr.CheckboxGroup([], label="CLIP's ranking (score)", visible=False,
                                                        elem_id="zeal-ranking")
                             add_ranked = gr.Button("Add ticked classes", size="sm", elem_id="zeal-add-ranked")
