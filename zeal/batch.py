@@ -116,11 +116,12 @@ def check_output_folder(out_dir: Path, names: Sequence[str] = (), video: str | P
 
 
 def export_all(result, formats: Sequence[str], out_dir: Path, states: Sequence[str] | None = None,
-               proposals: str = "review", media_url: str | None = None) -> list[Path]:
+               proposals: str = "review", media_url: str | None = None, then: Sequence[str] = ()) -> list[Path]:
     """Write `result` in every format into out_dir (the intervals in `states`, default all but the
     rejected ones, of the proposal set `proposals`, see zeal.review; media_url: where web tools
     fetch the video, see zeal.export); returns the files. A failure is an ExportError that names the
-    file and says which of the outputs were written and which are missing (no file is half-written)."""
+    file and says which of the outputs were written and which are missing (no file is half-written);
+    `then`: the files the caller would have written next (missing too, after a failure)."""
     from zeal.export import export
     from zeal.review import NOT_REJECTED
 
@@ -131,7 +132,7 @@ def export_all(result, formats: Sequence[str], out_dir: Path, states: Sequence[s
             written.extend(Path(p) for p in export(result, fmt, out_dir, states=states or NOT_REJECTED,
                                                    proposals=proposals, media_url=media_url))
         except ExportError as exc:
-            raise _partly_written(exc, written, output_names(result.video.path, formats[k:])[:-1]) from None
+            raise _partly_written(exc, written, [*output_names(result.video.path, formats[k:])[:-1], *then]) from None
     return written
 
 
@@ -154,7 +155,7 @@ def write_run_outputs(result, formats: Sequence[str], out_dir: Path, proposals: 
                   media_url: str | None = None) -> list[Path]:
     """Every export, then result.json (written last: it marks the video finished). An error says
     which files were written and which are missing."""
-    written = export_all(result, formats, out_dir, proposals=proposals, media_url=media_url)
+    written = export_all(result, formats, out_dir, proposals=proposals, media_url=media_url, then=[RESULT_FILE])
     try:
         save_result(result, out_dir)
     except ExportError as exc:

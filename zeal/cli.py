@@ -73,7 +73,7 @@ def _check_formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def _ranged(allowed: Range, unit: str = ""):
+def ranged(allowed: Range, unit: str = ""):
     """An argparse type: a number within `allowed`, else an error naming the allowed range."""
 
     def parse(text: str) -> float | int:
@@ -376,10 +376,10 @@ def _model_flags() -> argparse.ArgumentParser:
     g.add_argument("--clip-config", metavar="FILE.json",
                    help="register a custom open_clip architecture (model config JSON) named after the file")
     g.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: auto)")
-    g.add_argument("--fps", type=_ranged(FPS_RANGE, " frames per second"),
+    g.add_argument("--fps", type=ranged(FPS_RANGE, " frames per second"),
                    help="frames sampled per second (default 1; at most the video's own frame rate)")
     g.add_argument("--cache-dir", help="score cache folder (default: $ZEAL_CACHE_DIR or ~/.cache/zeal)")
-    g.add_argument("--max-in-flight", type=_ranged(MAX_IN_FLIGHT_RANGE), metavar="N",
+    g.add_argument("--max-in-flight", type=ranged(MAX_IN_FLIGHT_RANGE), metavar="N",
                    help="with --lvlm openai:...: requests in flight over all server URLs (default 16;"
                         " about 48 per GPU keeps a vLLM server busy)")
     return p
@@ -433,8 +433,8 @@ def _serve_ls_parser(sub, models) -> None:
     p.add_argument("--known-classes", action="store_true",
                    help="score every label of the project (skip CLIP class filtering)")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=_ranged(PORT_RANGE), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--wait", type=_ranged(WAIT_RANGE, " seconds"), default=DEFAULT_WAIT_S, metavar="SECONDS",
+    p.add_argument("--port", type=ranged(PORT_RANGE), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--wait", type=ranged(WAIT_RANGE, " seconds"), default=DEFAULT_WAIT_S, metavar="SECONDS",
                    help=f"longest a prediction request waits for scoring (default {DEFAULT_WAIT_S:g}; Label Studio"
                         " gives up after 100); a task not done by then is answered later")
     p.add_argument("--state-dir", metavar="DIR",
@@ -468,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder")
     p.add_argument("--project", metavar="DIR", help="score into this project folder instead (created if needed;"
                                                     " `python app.py --project DIR` opens it)")
-    p.add_argument("--workers", type=_ranged(WORKERS_RANGE), default=1,
+    p.add_argument("--workers", type=ranged(WORKERS_RANGE), default=1,
                    help="videos in parallel (threads sharing one pipeline, models load once; on one GPU"
                         " this mainly overlaps decoding with scoring)")
     p.set_defaults(func=cmd_batch)
@@ -513,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
                         " ActivityNet JSON or a CSV (default: searched in and next to --videos)")
     p.add_argument("--queries", metavar="FILE", help="query JSON (default: the built-in thumos14 library)")
     p.add_argument("--classes", help=argparse.SUPPRESS)
-    p.add_argument("--workers", type=_ranged(WORKERS_RANGE), default=1, help="videos in parallel (default 1)")
+    p.add_argument("--workers", type=ranged(WORKERS_RANGE), default=1, help="videos in parallel (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
 

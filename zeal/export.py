@@ -889,7 +889,10 @@ def export_collection(results: Sequence[tuple[str, Result]], fmt: str, out: str 
     if key not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create the export folder {out_dir}: {e.strerror}") from None
     stem = safe_stem(name)
     jobs = [(vid, r, _checked_intervals(r, states, proposals)) for vid, r in results]
     if key == "csv":
@@ -913,13 +916,18 @@ def export_collection(results: Sequence[tuple[str, Result]], fmt: str, out: str 
         fps = jobs[0][1].video.fps if jobs else 25.0
         return [write_text_atomic(out_dir / f"{stem}.labelstudio.json", _json_text(tasks)),
                 write_text_atomic(out_dir / f"{stem}.labelstudio.xml", labelstudio_config(labels, fps))]
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        files = [p for vid, r, _ in jobs
-                 for p in export(r, key, Path(tmp) / safe_stem(vid), states, proposals, video_id=vid, media_url=media_url)]
-        target = out_dir / f"{stem}.{key}.zip"
-        part = target.with_name(f".{target.name}.part")
-        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in files:
-                z.write(f, f.name)
-        os.replace(part, target)
+    target = out_dir / f"{stem}.{key}.zip"
+    part = target.with_name(f".{target.name}.part")
+    try:
+        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+            files = [p for vid, r, _ in jobs
+                     for p in export(r, key, Path(tmp) / safe_stem(vid), states, proposals, video_id=vid,
+                                     media_url=media_url)]
+            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in files:
+                    z.write(f, f.name)
+            os.replace(part, target)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {target}: {e.strerror}; check the folder's free space") from None
     return [target]

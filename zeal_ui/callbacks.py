@@ -390,9 +390,19 @@ class Callbacks:
             qs = queries_from_table(table)
         except ZealError as exc:
             raise self._error(exc) from None
-        path = self.state.download_folder() / "queries.json"
-        qs.save(path)
+        try:
+            path = qs.save(self._downloads() / "queries.json")
+        except OSError as exc:
+            raise self._error(f"cannot write queries.json ({exc.strerror or exc}): the server's download folder "
+                              "is full or read-only") from None
         return str(path)
+
+    def _downloads(self) -> Path:
+        try:
+            return self.state.download_folder()
+        except OSError as exc:
+            raise self._error(f"cannot prepare the download ({exc.strerror or exc}): the server's download folder "
+                              "is full or read-only; free some space there") from None
 
     # --- 3. scoring ----------------------------------------------------------------------------
     def score(self, current: str | None, table: Any):
@@ -455,7 +465,7 @@ class Callbacks:
         which = PROPOSAL_CHOICES.get(proposals or "", "review")
         formats = list(formats or EXPORT_DEFAULT)
         prefix = (media_url or "").strip() or None
-        out_dir = self.state.download_folder()
+        out_dir = self._downloads()
         empty = False
         try:
             with warnings.catch_warnings(record=True) as caught:
