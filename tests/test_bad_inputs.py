@@ -416,6 +416,8 @@ def inputs(tmp_path_factory) -> dict[str, Path]:
         path.write_text(json.dumps({label: one}))
         files[f"{name} (queries)"] = path
     files["hostile queries"] = files["class name with quotes and newlines (queries)"]
+    # the HTML class's clip has an HTML file name too (no "/" can be in a file name)
+    files["a class name that is HTML"] = shutil.copy(files["path with spaces and non-ASCII"], d / "<img src=x> clip.mp4")
     return files
 
 
@@ -830,6 +832,10 @@ def run_ui(name: str, ctx):
         if entry.status == "failed":  # the list of videos shows the video failed, with this message
             raise gr.Error(entry.message)
         result = cb.project.record(vid).result
+        if name == "a class name that is HTML":  # an error notice that quotes the class
+            with pytest.raises(gr.Error) as info:
+                cb.score(vid, [[HTML_LABEL, "", "", ""]])
+            ctx.status.append(info.value.message)
         if name == "a class named like a spreadsheet formula":  # the annotator draws one, then exports
             from zeal_ui.workspace import server_functions
 
@@ -894,7 +900,9 @@ def check_works(name: str, surface: str, expected: Works, got, ctx) -> None:
         text = ctx.csv.read_text(encoding="utf-8")
         assert f"'{FORMULA_LABEL}".replace('"', '""') in text and f",{FORMULA_LABEL[:10]}" not in text
         assert {iv.label for iv in read_intervals(ctx.csv)} <= {FORMULA_LABEL}
-    if name == "a class name that is HTML" and surface == "ui":  # the status lines hold it as text only
+    if name == "a class name that is HTML" and surface == "ui":  # status lines and notices hold it as text only
+        assert "&lt;img src=x&gt; clip.mp4 is first in the scoring queue" in ctx.status[1], ctx.status
+        assert "&lt;img src=&quot;http" in ctx.status[2] or "&lt;img src=\"http" in ctx.status[2], ctx.status
         assert all("<img" not in s and "<a " not in s for s in ctx.status), ctx.status
     if name == "a timestamp jump to 10 hours" and surface == "ui":  # said at the upload too
         assert any(JUMP in n for n in ctx.notices) and ctx.entry.duration_s < 3
