@@ -11,7 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 class ScriptedServer:
     """POST /v1/chat/completions answers from a queue of scripted steps:
-    ("ok", content) | ("status", code, message) | ("sleep", seconds, content)."""
+    ("ok", content) | ("status", code, message) | ("sleep", seconds, content) |
+    ("raw", code, content type, body text) (e.g. a proxy's HTML login page)."""
 
     def __init__(self):
         self.script = []
@@ -34,13 +35,15 @@ class ScriptedServer:
                 if step[0] == "sleep":
                     time.sleep(step[1])
                     return self.reply(200, completion(step[2]))
+                if step[0] == "raw":
+                    return self.reply(step[1], step[3].encode(), step[2])
                 return self.reply(step[1], {"error": {"message": step[2], "type": "test_error"}})
 
-            def reply(self, code, payload):
-                body = json.dumps(payload).encode()
+            def reply(self, code, payload, content_type="application/json"):
+                body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
                 try:
                     self.send_response(code)
-                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Type", content_type)
                     self.send_header("Content-Length", str(len(body)))
                     self.end_headers()
                     self.wfile.write(body)

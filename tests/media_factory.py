@@ -50,3 +50,55 @@ def write_audio_only(path: Path) -> Path:
         for p in s.encode():
             c.mux(p)
     return path
+
+
+def write_h264(path: Path, n_frames: int, rate: int = 25, gop: int = 25, size: tuple[int, int] = (64, 48)) -> Path:
+    """A real H.264 clip (libx264, no B-frames, a keyframe every `gop` frames): frame i is grey
+    (luma ramp as in write_clip). Its packets carry AVCC NAL length prefixes, as MP4 stores them."""
+    w, h = size
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"g": str(gop), "keyint_min": str(gop), "bf": "0", "tune": "zerolatency"}
+        for i in range(n_frames):
+            planes = np.full((h * 3 // 2, w), 128, dtype=np.uint8)
+            planes[:h] = 40 + (15 * i) % LUMA_SPAN
+            for p in s.encode(av.VideoFrame.from_ndarray(planes, format="yuv420p")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def flip_nal_length(src: Path, dst: Path, at_s: float) -> Path:
+    """A copy of an MP4 (H.264) clip with one damaged packet: the NAL length prefix of the packet
+    presented at `at_s` seconds gets its top bit pattern flipped, as a bad disk sector or a torn
+    download leaves it. FFmpeg refuses that packet ("Invalid data found")."""
+    with av.open(str(src)) as c:
+        stream = c.streams.video[0]
+        packets = [(float(p.pts * stream.time_base), p.pos) for p in c.demux(stream) if p.size]
+    pos = min(packets, key=lambda tp: abs(tp[0] - at_s))[1]
+    data = bytearray(src.read_bytes())
+    data[pos] ^= 0x40  # the length's high byte: the NAL unit now claims ~1 GB
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def write_timestamp_jump(path: Path, n_frames: int = 50, rate: int = 25, jump_s: float = 36000.0) -> Path:
+    """A clip of n_frames at `rate` whose last packet says it comes `jump_s` seconds later (a file
+    cut badly): the container then claims a duration of hours."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("mpeg4", rate=rate)
+        s.width, s.height, s.pix_fmt = 64, 48, "yuv420p"
+        packets = []
+        for i in range(n_frames):
+            planes = np.full((72, 64), 128, dtype=np.uint8)
+            planes[:48] = 40 + (15 * i) % LUMA_SPAN
+            packets += s.encode(av.VideoFrame.from_ndarray(planes, format="yuv420p"))
+        packets += s.encode()
+        shift = int(jump_s / packets[-1].time_base)
+        packets[-1].pts += shift
+        packets[-1].dts += shift
+        for p in packets:
+            c.mux(p)
+    return path

@@ -213,7 +213,7 @@ def test_eval_runs_the_evaluation_on_predictions(tmp_path, capsys):
 BAD_INPUTS = [
     (["localize", "no_such_video.mp4", "--classes", "Diving"], ["no_such_video.mp4", "does not exist"]),
     (["localize", str(SHORT_CLIP), "--classes", "Underwater Basket Weaving"], ["Underwater Basket Weaving", "LLM"]),
-    (["localize", str(SHORT_CLIP), "--classes", "Diving", "--fps", "0"], ["--fps", "positive"]),
+    (["localize", str(SHORT_CLIP), "--classes", "Diving", "--fps", "0"], ["--fps", "above 0 and at most 1000"]),
     (["localize", str(SHORT_CLIP), "--classes", "Diving", "--fps", "fast"], ["--fps", "fast"]),
     (["localize", str(SHORT_CLIP), "--classes", "Diving", "--preset", "huge"], ["huge", "balanced"]),
     (["localize", str(SHORT_CLIP), "--classes", "Diving", "--format", "csv,docx"], ["docx", "labelstudio"]),

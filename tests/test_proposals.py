@@ -112,12 +112,36 @@ def test_all_starts_after_all_ends_gives_nothing():
     assert out.shape == (0, 3)
 
 
-@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_input_is_a_clear_error(bad):
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_infinite_input_is_a_clear_error(bad):
     act = np.full(10, 0.2)
     act[3] = bad
     with pytest.raises(ValueError, match=r"actionness .* at frame 3"):
         propose(np.linspace(0, 1, 10), np.linspace(1, 0, 10), act)
+
+
+def test_missing_samples_are_left_out_and_bridged():
+    """NaN marks a sample that could not be decoded: the proposals are those of the curves without
+    it, with frame indices of the full curves; no boundary lands on a missing sample."""
+    n = 40
+    start, end, act = peak(n, 8, 2), peak(n, 30, 2), np.full(n, 0.3)
+    act[10:30] = 0.8
+    gap = [11, 12, 26]
+    holed = [c.copy() for c in (start, end, act)]
+    for c in holed:
+        c[gap] = np.nan
+    kept = np.setdiff1d(np.arange(n), gap)
+    out = propose(*holed)
+    compact = propose(start[kept], end[kept], act[kept])
+    assert len(out) and np.array_equal(out[:, 2], compact[:, 2])
+    np.testing.assert_array_equal(out[:, :2], kept[compact[:, :2].astype(int)])
+    assert not np.isin(out[:, :2], gap).any()
+    assert any(s < 11 and e > 12 for s, e, _ in out) and any(s < 26 < e for s, e, _ in out)  # spans a gap
+    # a NaN in only one curve also makes the sample missing; the normalised curve keeps it missing
+    one = start.copy()
+    one[5] = np.nan
+    assert not np.isin(propose(one, end, act)[:, :2], [5]).any()
+    assert np.isnan(normalize(one)[5]) and np.isfinite(np.delete(normalize(one), 5)).all()
 
 
 def test_length_mismatch_and_shape_are_clear_errors():

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from media_factory import write_audio_only, write_clip
+from media_factory import flip_nal_length, write_audio_only, write_clip, write_h264, write_timestamp_jump
 from zeal import video
 from zeal.errors import ConfigError, VideoError
 
@@ -315,14 +315,91 @@ def test_unreadable_inputs_raise_one_video_error(tmp_path: Path, case: str, call
     assert err.value.__context__ is None or err.value.__suppress_context__
 
 
+# ------------------------------------------------------------------------------------------------
+# Damaged video is decoded around: missing samples, skipped stretches, a timestamp jump
+
+
+@pytest.fixture(scope="module")
+def h264(tmp_path_factory) -> Path:
+    """A 12 s H.264 clip, 25 fps, a keyframe every second (300 frames)."""
+    return write_h264(tmp_path_factory.mktemp("h264") / "clip.mp4", n_frames=300)
+
+
 @pytest.mark.parametrize("backend", ["pyav", "decord"])
-def test_corrupted_clip_raises_video_error_naming_the_time(backend: str) -> None:
-    with pytest.raises(VideoError) as err:
-        for _ in video.sample(CORRUPTED, fps=10.0, max_side=THUMB, backend=backend):
-            pass
-    message = str(err.value)
-    assert str(CORRUPTED) in message and "t=" in message and "damaged" in message
-    assert "\n" not in message
+def test_the_corrupted_clip_is_decoded_around(backend: str) -> None:
+    skipped: list = []
+    images, times, indices = concat(list(video.sample(CORRUPTED, fps=10.0, max_side=THUMB, backend=backend,
+                                                      skipped=skipped)))
+    truth_t = true_times(CORRUPTED)
+    lost = np.isnan(times)
+    assert lost.any() and not lost.all() and skipped  # some samples are missing, and said so
+    assert np.array_equal(indices, np.arange(len(times)))  # every sample keeps its place
+    assert np.all(images[lost] == 0)  # a missing sample's image is black: nothing invented
+    for k in np.flatnonzero(lost):  # each missing sample lies in a reported stretch
+        assert any(s - 1e-6 <= k / 10.0 < e + 1e-6 for s, e in skipped), (k, skipped)
+    kept = ~lost
+    assert np.all([abs(t - shown_at(truth_t, k / 10.0)) < 0.1 + 1e-6 for k, t in zip(indices[kept], times[kept])])
+
+
+def test_one_damaged_packet_loses_one_frame_and_says_where(h264: Path, tmp_path: Path) -> None:
+    damaged = flip_nal_length(h264, tmp_path / "damaged.mp4", at_s=6.2)
+    assert video.probe(damaged).duration_s == video.probe(h264).duration_s
+    skipped: list = []
+    _, times, _ = concat(list(video.sample(damaged, fps=5.0, skipped=skipped)))
+    _, clean, _ = concat(list(video.sample(h264, fps=5.0)))
+    assert skipped == [(pytest.approx(6.2), pytest.approx(6.24))]  # the one lost frame
+    assert np.flatnonzero(np.isnan(times)).tolist() == [31]  # t = 6.2 s
+    np.testing.assert_array_equal(np.delete(times, 31), np.delete(clean, 31))  # the rest as from the clean copy
+    assert video.skipped_sentence(skipped) == (
+        "1 damaged stretch(es) of video could not be decoded and were skipped (0.04 s in all): "
+        "00:00:06.20-00:00:06.24; the curves have gaps there")
+
+
+def test_a_damaged_first_gop_leaves_the_file_readable(h264: Path, tmp_path: Path) -> None:
+    damaged = flip_nal_length(h264, tmp_path / "first_gop.mp4", at_s=0.0)
+    info = video.probe(damaged)  # the probe skips the damaged keyframe and finds a later frame
+    assert (info.width, info.height, info.duration_s) == (64, 48, 12.0)
+    skipped: list = []
+    _, times, _ = concat(list(video.sample(damaged, fps=1.0, skipped=skipped)))
+    assert np.isnan(times[0]) and np.isfinite(times[1:]).all() and len(times) == 13
+    assert skipped[0][0] == 0.0 and 0.0 < skipped[0][1] <= 1.0
+    # frames_at (CLIP's filtering frames) gives the first decodable frame for t = 0
+    assert video.frames_at(damaged, [0.0]).times_s[0] == pytest.approx(skipped[0][1])
+
+
+def test_a_file_with_no_decodable_frame_is_a_video_error(h264: Path, tmp_path: Path) -> None:
+    data = bytearray(h264.read_bytes())
+    with av.open(str(h264)) as c:
+        for p in c.demux(c.streams.video[0]):
+            if p.size:
+                data[p.pos] ^= 0x40  # every packet damaged
+    path = tmp_path / "nothing.mp4"
+    path.write_bytes(bytes(data))
+    with pytest.raises(VideoError, match="contains no decodable video frame") as err:
+        video.probe(path)
+    assert str(path) in str(err.value)
+
+
+def test_a_timestamp_jump_plans_samples_only_for_frames_that_exist(tmp_path: Path) -> None:
+    """A 2 s clip whose last packet says 10 hours: the duration is that of the frames before the
+    jump (not 36,000 samples), and the probe says so."""
+    path = write_timestamp_jump(tmp_path / "jump.mp4", n_frames=50, jump_s=36000.0)
+    with av.open(str(path)) as c:  # the container itself believes in the jump
+        assert c.duration / av.time_base > 36000
+    info = video.probe(path)
+    assert info.duration_s == pytest.approx(1.96) and info.fps == pytest.approx(25.0)
+    assert len(info.warnings) == 1 and "jump from 00:00:01.92 to 10:00:01.96" in info.warnings[0]
+    assert video.expected_samples(info, 1.0) == 2
+    for backend in video.list_backends():
+        _, times, _ = concat(list(video.sample(path, fps=1.0, backend=backend)))
+        assert times.tolist() == [0.0, 1.0], backend
+
+
+def test_sampling_faster_than_the_video_is_refused() -> None:
+    for fps in (31.0, 1000.0, 1e9, 1e308):  # the clip runs at 30 fps
+        with pytest.raises(ConfigError, match=r"more than the video's own frame rate \(30 fps.*at most 30 frames"):
+            list(video.sample(CFR_MP4, fps=fps))
+    assert len(np.concatenate([c.times_s for c in video.sample(CFR_MP4, fps=30.0)])) == 33  # 0 .. 32/30 s
 
 
 def test_decord_refuses_avi_instead_of_returning_wrong_times() -> None:
@@ -390,7 +467,8 @@ def _exercise(path: Path, backend: str) -> None:
         info = video.probe(path)
         for chunk in video.sample(path, fps=10.0, max_side=THUMB, info=info, backend=backend):
             assert chunk.images.ndim == 4 and chunk.images.shape[-1] == 3
-            assert np.all(np.isfinite(chunk.times_s))
+            missing = np.isnan(chunk.times_s)  # a sample in a stretch that could not be decoded
+            assert np.all(np.isfinite(chunk.times_s[~missing])) and np.all(chunk.images[missing] == 0)
         video.frames_at(path, [0.0, 0.5], max_side=THUMB, info=info, backend=backend)
     except VideoError as e:
         assert str(path) in str(e)

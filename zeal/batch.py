@@ -11,6 +11,7 @@ comes from the cache. Each video is hashed once. A failing video is recorded and
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from zeal.atomic import write_atomic
-from zeal.errors import ConfigError, ZealError
+from zeal.errors import ConfigError, ExportError, ZealError
 
 VIDEO_EXTENSIONS = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 RESULT_FILE = "result.json"
@@ -68,42 +69,114 @@ class StageBar:
             self.bar = None
 
 
+def output_names(video: str | Path, formats: Sequence[str]) -> list[str]:
+    """The files one video's run writes into its output folder: every export, then result.json."""
+    from zeal.export import FORMAT_SUFFIXES, safe_stem
+
+    stem = safe_stem(Path(str(video).replace("\\", "/")).stem or "video")
+    return [f"{stem}{suffix}" for fmt in formats for suffix in FORMAT_SUFFIXES[fmt]] + [RESULT_FILE]
+
+
+def _why(exc: OSError) -> str:
+    return exc.strerror or type(exc).__name__
+
+
+def check_output_names(names: Sequence[str], video: str | Path) -> None:
+    """ConfigError when one output of a video would overwrite another (`output_names` order)."""
+    if RESULT_FILE in names[:-1]:
+        # the JSON export of a video called "result" would be overwritten by result.json
+        raise ConfigError(f"the video {str(video)!r} is named like {RESULT_FILE}, so its JSON export would be"
+                          f" overwritten; rename the video or leave json out of --format (nothing was analysed)")
+
+
+def check_output_folder(out_dir: Path, names: Sequence[str] = (), video: str | Path | None = None) -> None:
+    """Make sure a run can write its outputs before anything is analysed: no output is in the way
+    of another (a video named like result.json), the folder exists (or is made), a file can be
+    written there (a write probe: read-only and full disks fail here) and no output file's place
+    is taken by a folder. ConfigError otherwise, saying that nothing was analysed."""
+    if names:
+        check_output_names(names, video or "")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigError(f"the output folder {out_dir} is a file; give a folder with --out (nothing was analysed)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        probe = out_dir / f".zeal-write-test-{os.getpid()}-{threading.get_ident()}"
+        with open(probe, "wb") as f:
+            f.write(b"zeal" * 256)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(f"cannot write to the output folder {out_dir} ({_why(exc)}); choose another --out or "
+                          "free some space (nothing was analysed)") from None
+    blocked = [n for n in names if (out_dir / n).is_dir()]
+    if blocked:
+        raise ConfigError(f"{out_dir / blocked[0]} is a folder where an output file goes; move it away or choose "
+                          "another --out (nothing was analysed)")
+
+
 def export_all(result, formats: Sequence[str], out_dir: Path, states: Sequence[str] | None = None,
-               proposals: str = "review", media_url: str | None = None) -> list[Path]:
+               proposals: str = "review", media_url: str | None = None, then: Sequence[str] = ()) -> list[Path]:
     """Write `result` in every format into out_dir (the intervals in `states`, default all but the
     rejected ones, of the proposal set `proposals`, see zeal.review; media_url: where web tools
-    fetch the video, see zeal.export); returns the files."""
-    from zeal.export import default_video_id, export, safe_stem
+    fetch the video, see zeal.export); returns the files. A failure is an ExportError that names the
+    file and says which of the outputs were written and which are missing (no file is half-written);
+    `then`: the files the caller would have written next (missing too, after a failure)."""
+    from zeal.export import export
     from zeal.review import NOT_REJECTED
 
-    if "json" in formats and safe_stem(default_video_id(result.video)) == Path(RESULT_FILE).stem:
-        # the JSON export of a video called "result" would be overwritten by result.json
-        raise ConfigError(f"the video {result.video.path!r} is named like {RESULT_FILE}, so its JSON export"
-                          f" would be overwritten; rename the video or leave json out of --format")
+    check_output_folder(out_dir, output_names(result.video.path, formats), result.video.path)
     written: list[Path] = []
-    for fmt in formats:
-        written.extend(Path(p) for p in export(result, fmt, out_dir, states=states or NOT_REJECTED,
-                                               proposals=proposals, media_url=media_url))
+    for k, fmt in enumerate(formats):
+        try:
+            written.extend(Path(p) for p in export(result, fmt, out_dir, states=states or NOT_REJECTED,
+                                                   proposals=proposals, media_url=media_url))
+        except ExportError as exc:
+            raise _partly_written(exc, written, [*output_names(result.video.path, formats[k:])[:-1], *then]) from None
     return written
+
+
+def _partly_written(exc: Exception, written: Sequence[Path], missing: Sequence[str]) -> ExportError:
+    done = ", ".join(p.name for p in written) or "none"
+    return ExportError(f"{exc} (written: {done}; missing: {', '.join(dict.fromkeys(missing))})")
 
 
 def save_result(result, out_dir: Path) -> Path:
     path = out_dir / RESULT_FILE
-    write_atomic(path, json.dumps(result.to_dict(), ensure_ascii=False))
+    try:
+        write_atomic(path, json.dumps(result.to_dict(), ensure_ascii=False))
+    except OSError as exc:
+        raise ExportError(f"cannot write {path} ({_why(exc)}); free some space and run again (the scores are "
+                          "cached: nothing is computed twice)") from None
     return path
+
+
+def write_run_outputs(result, formats: Sequence[str], out_dir: Path, proposals: str = "review",
+                  media_url: str | None = None) -> list[Path]:
+    """Every export, then result.json (written last: it marks the video finished). An error says
+    which files were written and which are missing."""
+    written = export_all(result, formats, out_dir, proposals=proposals, media_url=media_url, then=[RESULT_FILE])
+    try:
+        save_result(result, out_dir)
+    except ExportError as exc:
+        raise _partly_written(exc, written, [RESULT_FILE]) from None
+    return written
 
 
 def load_result(path: Path):
     """A saved result.json; ConfigError saying what is wrong with the file."""
+    from zeal import jsonio
     from zeal.types import Result
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return Result.from_dict(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        data = jsonio.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, jsonio.JSONLimitError) as exc:
         raise ConfigError(f"{str(path)!r} is not a JSON file ({exc}); give a result.json written by zeal") from None
+    try:
+        return Result.from_dict(data)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(f"{str(path)!r} is not a zeal result ({type(exc).__name__}: {exc});"
+        what = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise ConfigError(f"{str(path)!r} is not a zeal result ({what});"
                           " give a result.json written by `zeal localize` or `zeal batch`") from None
 
 
@@ -153,13 +226,15 @@ class BatchItem:
     error: str | None = None
     seconds: float = 0.0
     intervals: int = 0
+    warnings: list[str] = field(default_factory=list)  # what its run worked around (zeal.types.RunInfo)
     result: Any = field(default=None, repr=False)
     video_hash: str | None = field(default=None, repr=False)
     run_key: str | None = field(default=None, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {"video": str(self.video), "video_id": self.video.stem, "status": self.status,
-                "error": self.error, "seconds": round(self.seconds, 3), "intervals": self.intervals}
+                "error": self.error, "warnings": self.warnings, "seconds": round(self.seconds, 3),
+                "intervals": self.intervals}
 
 
 class Batch:
@@ -201,6 +276,7 @@ class Batch:
         if result.run is not None and result.run.run_key == item.run_key:
             item.result, item.status = result, "skipped"
             item.intervals = len(result.intervals)
+            item.warnings = list(result.run.warnings)
 
     def load_models(self) -> None:
         """Load both models before the first video, so a bad model path is one error, not one
@@ -215,12 +291,12 @@ class Batch:
         bar = StageBar(item.video.name, slot + 1, not self.quiet)
         t0 = time.monotonic()
         try:
+            out_dir = self.out / folder_name(item.video)
+            check_output_folder(out_dir, output_names(item.video, self.formats), item.video)  # before the analysis
             result = self.pipeline.run(str(item.video), queries=item.queries, known_classes=item.known_classes,
                                        progress=bar, video_hash=item.video_hash)
-            out_dir = self.out / folder_name(item.video)
-            out_dir.mkdir(parents=True, exist_ok=True)
-            export_all(result, self.formats, out_dir, proposals=self.proposals, media_url=self.media_url)
-            save_result(result, out_dir)  # written last: it marks the video finished
+            item.warnings = list(result.run.warnings)
+            write_run_outputs(result, self.formats, out_dir, proposals=self.proposals, media_url=self.media_url)
             item.result, item.status = result, "done"
             item.intervals = len(result.intervals)
         except (ZealError, OSError) as exc:
@@ -256,9 +332,15 @@ class Batch:
 
     def run(self) -> dict[str, int]:
         """Skip what is finished, run the rest, write the outputs; returns the status counts."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        check_output_folder(self.out)  # a folder that takes no file fails here, before any model loads
         for item in self.items:
             self.check_finished(item)
+        for item in self.items:
+            if item.status == "pending":
+                try:
+                    check_output_names(output_names(item.video, self.formats), item.video)
+                except ConfigError as exc:
+                    item.status, item.error = "failed", str(exc)
         pending = [i for i in self.items if i.status == "pending"]
         overall = None
         try:

@@ -15,7 +15,9 @@ import warnings
 from pathlib import Path
 from typing import Sequence
 
-from zeal.batch import RESULT_FILE, StageBar, export_all, folder_name, load_result, save_result
+from zeal.batch import (RESULT_FILE, StageBar, check_output_folder, export_all, folder_name, load_result,
+                        output_names, write_run_outputs)
+from zeal.config import FPS_RANGE, MAX_IN_FLIGHT_RANGE, Range
 from zeal.errors import ConfigError, ExportWarning, QueryError, ZealError
 from zeal.review import NOT_REJECTED, PROPOSAL_SETS, select
 from zeal.types import REVIEW_STATES, Result
@@ -71,34 +73,24 @@ def _check_formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+def ranged(allowed: Range, unit: str = ""):
+    """An argparse type: a number within `allowed`, else an error naming the allowed range."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {allowed.describe()}, got {text!r}") from None
+        if not allowed.holds(value):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give {allowed.describe()}{unit}")
+        return int(value) if allowed.whole else value
+
+    return parse
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"must be 0 or more seconds, got {text}")
-    return value
+WORKERS_RANGE = Range(1, 64, whole=True)
+PORT_RANGE = Range(1, 65535, whole=True)
+WAIT_RANGE = Range(0, 3600)
 
 
 # --- models and queries from the flags -----------------------------------------------------------
@@ -141,6 +133,12 @@ def _load_queries(args: argparse.Namespace, default_library: str | None = None):
     return lookup(classes)
 
 
+def _warn(name: str, warnings) -> None:
+    """What a run worked around, one `zeal: warning:` line each on stderr."""
+    for w in warnings:
+        print(f"{PROG}: warning: {name}: {' '.join(str(w).split())}", file=sys.stderr)
+
+
 def _summary_lines(result) -> list[str]:
     lines = []
     for label, cls in result.classes.items():
@@ -159,17 +157,17 @@ def cmd_localize(args: argparse.Namespace) -> int:
     video = _existing_file(args.video, "video").resolve()  # result.json must find it from anywhere
     formats = _check_formats(args.format)
     queries = _load_queries(args)
-    config = _build_config(args)
     out_dir = Path(args.out).expanduser() if args.out else Path(DEFAULT_OUT_ROOT) / folder_name(video)
+    check_output_folder(out_dir, output_names(video, formats), video)  # before any model loads
+    config = _build_config(args)
     pipeline = ZealPipeline(config)
     bar = StageBar(video.name, 0, not args.quiet)
     try:
         result = pipeline.run(str(video), queries=queries, known_classes=args.known_classes, progress=bar)
     finally:
         bar.close()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = export_all(result, formats, out_dir, proposals=args.proposals, media_url=args.media_url)
-    save_result(result, out_dir)
+    _warn(video.name, result.run.warnings)
+    written = write_run_outputs(result, formats, out_dir, proposals=args.proposals, media_url=args.media_url)
     print(f"{video.name}: {len(result.times_s)} frames analysed, {len(result.classes)} class(es)")
     for line in _summary_lines(result):
         print(line)
@@ -222,7 +220,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     formats = _check_formats(args.to)
     result = load_result(path)
     out_dir = Path(args.out).expanduser() if args.out else path.parent
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_output_folder(out_dir)
     states = REVIEW_STATES if args.all else NOT_REJECTED
     for p in export_all(result, formats, out_dir, states=states, proposals=args.proposals,
                         media_url=args.media_url):
@@ -311,13 +309,15 @@ def cmd_batch_project(args: argparse.Namespace) -> int:
                                      video_hash=entry.id)
             finally:
                 bar.close()
+            _warn(video.name, fresh.run.warnings)
             fresh = pipeline.repropose(fresh, st.proposals)
             with rec.lock:
                 rec.result, _ = carry_over(rec.result, fresh, suppressed=rec.review.deleted)
                 rec.review.rev += 1
                 project.save_record(entry.id, result=True)
             reviewed = any(iv.reviewed for iv in rec.result.intervals)
-            project.set_status(entry.id, "in review" if reviewed else "scored", 1.0, "scored by zeal batch")
+            note = "; ".join(["scored by zeal batch", *fresh.run.warnings])
+            project.set_status(entry.id, "in review" if reviewed else "scored", 1.0, note)
             done += 1
         except (ZealError, OSError) as exc:
             failed += 1
@@ -337,6 +337,8 @@ def _print_counts(items, counts: dict[str, int], out: Path) -> None:
     for item in items:
         if item.status == "failed":
             print(f"  FAILED {item.video}: {item.error}")
+        elif item.status == "done":
+            _warn(item.video.name, item.warnings)
     print(f"wrote {out / PREDICTIONS_FILE} and {out / SUMMARY_FILE}")
 
 
@@ -374,9 +376,10 @@ def _model_flags() -> argparse.ArgumentParser:
     g.add_argument("--clip-config", metavar="FILE.json",
                    help="register a custom open_clip architecture (model config JSON) named after the file")
     g.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: auto)")
-    g.add_argument("--fps", type=_positive_float, help="frames sampled per second (default 1)")
+    g.add_argument("--fps", type=ranged(FPS_RANGE, " frames per second"),
+                   help="frames sampled per second (default 1; at most the video's own frame rate)")
     g.add_argument("--cache-dir", help="score cache folder (default: $ZEAL_CACHE_DIR or ~/.cache/zeal)")
-    g.add_argument("--max-in-flight", type=_positive_int, metavar="N",
+    g.add_argument("--max-in-flight", type=ranged(MAX_IN_FLIGHT_RANGE), metavar="N",
                    help="with --lvlm openai:...: requests in flight over all server URLs (default 16;"
                         " about 48 per GPU keeps a vLLM server busy)")
     return p
@@ -430,8 +433,8 @@ def _serve_ls_parser(sub, models) -> None:
     p.add_argument("--known-classes", action="store_true",
                    help="score every label of the project (skip CLIP class filtering)")
     p.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST})")
-    p.add_argument("--port", type=_positive_int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
-    p.add_argument("--wait", type=_seconds, default=DEFAULT_WAIT_S, metavar="SECONDS",
+    p.add_argument("--port", type=ranged(PORT_RANGE), default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
+    p.add_argument("--wait", type=ranged(WAIT_RANGE, " seconds"), default=DEFAULT_WAIT_S, metavar="SECONDS",
                    help=f"longest a prediction request waits for scoring (default {DEFAULT_WAIT_S:g}; Label Studio"
                         " gives up after 100); a task not done by then is answered later")
     p.add_argument("--state-dir", metavar="DIR",
@@ -465,7 +468,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder")
     p.add_argument("--project", metavar="DIR", help="score into this project folder instead (created if needed;"
                                                     " `python app.py --project DIR` opens it)")
-    p.add_argument("--workers", type=_positive_int, default=1,
+    p.add_argument("--workers", type=ranged(WORKERS_RANGE), default=1,
                    help="videos in parallel (threads sharing one pipeline, models load once; on one GPU"
                         " this mainly overlaps decoding with scoring)")
     p.set_defaults(func=cmd_batch)
@@ -510,7 +513,7 @@ def build_parser() -> argparse.ArgumentParser:
                         " ActivityNet JSON or a CSV (default: searched in and next to --videos)")
     p.add_argument("--queries", metavar="FILE", help="query JSON (default: the built-in thumos14 library)")
     p.add_argument("--classes", help=argparse.SUPPRESS)
-    p.add_argument("--workers", type=_positive_int, default=1, help="videos in parallel (default 1)")
+    p.add_argument("--workers", type=ranged(WORKERS_RANGE), default=1, help="videos in parallel (default 1)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
 

@@ -6,6 +6,7 @@ Presets are data: `get_preset(name)` returns a fresh copy that callers may chang
 from __future__ import annotations
 
 import copy
+import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -22,6 +23,62 @@ PAPER_PROMPT_TEMPLATE = "\nThis is a frame from a video of {label}.\n{question} 
 # description (as the published stage 3 does).
 FILTER_TEXTS = ("name", "description")
 ANSWER_SPELLINGS = ("all", "exact")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: lo..hi (either end open), whole numbers only when
+    `whole`. `describe()` is what an error message says about it."""
+
+    lo: float
+    hi: float
+    whole: bool = False
+    open_lo: bool = False
+    open_hi: bool = False
+
+    def holds(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return False
+        above = value > self.lo if self.open_lo else value >= self.lo
+        below = value < self.hi if self.open_hi else value <= self.hi
+        return above and below and (not self.whole or value == int(value))
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.whole else "a number"
+        if not (self.open_lo or self.open_hi):
+            return f"{kind} from {self.lo:g} to {self.hi:g}"
+        lo = f"above {self.lo:g}" if self.open_lo else f"at least {self.lo:g}"
+        hi = f"below {self.hi:g}" if self.open_hi else f"at most {self.hi:g}"
+        return f"{kind} {lo} and {hi}"
+
+
+def check_ranges(section: str, obj: Any, ranges: dict[str, Range]) -> None:
+    """ConfigError naming every field of `obj` outside its Range, with the allowed range."""
+    bad = [f"{name}={getattr(obj, name)!r} (allowed: {r.describe()})" for name, r in ranges.items()
+           if not r.holds(getattr(obj, name))]
+    if bad:
+        raise ConfigError(f"{section} setting(s) out of range: {'; '.join(bad)}")
+
+
+# The allowed ranges of every numeric setting (the CLI and the app check their flags with the same).
+PROPOSAL_RANGES = {
+    "top_p": Range(0.0, 1.0), "minmax_eps": Range(0.0, 0.5, open_hi=True), "lam": Range(0.0, 1.0),
+    "max_len_frac": Range(0.0, 1.0, open_lo=True), "merge_iou": Range(0.0, 1.0),
+    "nms_sigma": Range(0.0, 1e6, open_lo=True), "min_score": Range(-1.0, 1.0),
+    "candidate_gap": Range(1, 100_000, whole=True),
+}
+FPS_RANGE = Range(0.0, 1000.0, open_lo=True)  # a video's own rate bounds it further (zeal.video)
+VIDEO_RANGES = {"fps": FPS_RANGE, "chunk": Range(1, 4096, whole=True)}
+MAX_SIDE_RANGE = Range(1, 65536, whole=True)
+TOP_K_RANGE = Range(1, 200, whole=True)  # at most MAX_CLASSES classes are analysed
+CLIP_RANGES = {"top_k": TOP_K_RANGE, "n_filter_frames": Range(1, 1000, whole=True),
+               "batch_size": Range(1, 4096, whole=True)}
+MAX_IN_FLIGHT_RANGE = Range(1, 4096, whole=True)
+TIMEOUT_RANGE = Range(0.0, 3600.0, open_lo=True)
+RETRIES_RANGE = Range(0, 100, whole=True)
+LVLM_RANGES = {"frames_per_batch": Range(1, 1024, whole=True), "max_in_flight": MAX_IN_FLIGHT_RANGE,
+               "request_timeout_s": TIMEOUT_RANGE, "max_retries": RETRIES_RANGE}
+LLM_RANGES = {"timeout_s": TIMEOUT_RANGE, "max_retries": RETRIES_RANGE}
 
 
 @dataclass(frozen=True)
@@ -45,16 +102,7 @@ class ProposalParams:
     candidate_gap: int = 5
 
     def __post_init__(self) -> None:
-        checks = {
-            "top_p": 0.0 <= self.top_p <= 1.0, "minmax_eps": 0.0 <= self.minmax_eps < 0.5,
-            "lam": 0.0 <= self.lam <= 1.0, "max_len_frac": 0.0 < self.max_len_frac <= 1.0,
-            "merge_iou": 0.0 <= self.merge_iou <= 1.0, "nms_sigma": self.nms_sigma > 0.0,
-            "candidate_gap": self.candidate_gap >= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            raise ConfigError(f"proposal setting out of range: {', '.join(f'{b}={getattr(self, b)}' for b in bad)}"
-                              " (see ProposalParams for the allowed ranges)")
+        check_ranges("proposal", self, PROPOSAL_RANGES)
 
 
 @dataclass
@@ -66,6 +114,13 @@ class VideoConfig:
     max_side: int | None = 768
     backend: str = "pyav"
     chunk: int = 16
+
+    def __post_init__(self) -> None:
+        check_ranges("video", self, VIDEO_RANGES)
+        self.fps = float(self.fps)  # 2 and 2.0 must give the same cache keys
+        if self.max_side is not None and not MAX_SIDE_RANGE.holds(self.max_side):
+            raise ConfigError(f"video setting out of range: max_side={self.max_side!r} (allowed: None or "
+                              f"{MAX_SIDE_RANGE.describe()})")
 
 
 @dataclass
@@ -87,9 +142,7 @@ class ClipConfig:
     def __post_init__(self) -> None:
         if self.filter_text not in FILTER_TEXTS:
             raise ConfigError(f"filter_text must be one of {FILTER_TEXTS}, got {self.filter_text!r}")
-        if self.top_k < 1 or self.n_filter_frames < 1:
-            raise ConfigError(f"top_k and n_filter_frames must be at least 1, got {self.top_k} and"
-                              f" {self.n_filter_frames}")
+        check_ranges("clip", self, CLIP_RANGES)
 
 
 @dataclass
@@ -116,6 +169,7 @@ class LVLMConfig:
     def __post_init__(self) -> None:
         if self.answer_spellings not in ANSWER_SPELLINGS:
             raise ConfigError(f"answer_spellings must be one of {ANSWER_SPELLINGS}, got {self.answer_spellings!r}")
+        check_ranges("lvlm", self, LVLM_RANGES)
 
 
 @dataclass
@@ -128,6 +182,9 @@ class LLMConfig:
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float = 60.0
     max_retries: int = 3
+
+    def __post_init__(self) -> None:
+        check_ranges("llm", self, LLM_RANGES)
 
 
 def default_cache_dir() -> str:
@@ -286,12 +343,8 @@ def build_config(preset: str | None = None, lvlm: str | None = None, clip_model:
     if device:
         overrides["lvlm"]["device"] = overrides["clip"]["device"] = device
     if max_in_flight is not None:
-        if max_in_flight < 1:
-            raise ConfigError(f"max_in_flight must be at least 1, got {max_in_flight}")
-        overrides["lvlm"]["max_in_flight"] = int(max_in_flight)
+        overrides["lvlm"]["max_in_flight"] = max_in_flight  # checked by LVLMConfig, with its range
     if fps is not None:
-        if not fps > 0:
-            raise ConfigError(f"fps must be positive, got {fps}")
         overrides["video"]["fps"] = float(fps)
     config = with_overrides(config, **{k: v for k, v in overrides.items() if v})
     if cache_dir:

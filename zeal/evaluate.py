@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -27,7 +28,8 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from zeal.errors import EvaluationError
-from zeal.types import PREDICTION_COLUMNS
+from zeal import jsonio
+from zeal.types import MAX_SCORE, MAX_TIME_S, PREDICTION_COLUMNS
 
 __all__ = [
     "DEFAULT_TIOUS", "EvalReport", "GroundTruth", "Predictions", "average_precision", "eval_main",
@@ -203,13 +205,18 @@ def split_protocol(gt: GroundTruth, preds: Predictions, fraction: float = 0.5, d
 
 
 # --- readers ---------------------------------------------------------------------------------------
-def _number(text: str, what: str, where: str) -> float:
+def _number(text: object, what: str, where: str, limit: float = MAX_TIME_S) -> float:
+    """A time (or score) of a file: a finite number of at most `limit` in size."""
+    if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+        raise EvaluationError(f"{where}: {what} {text!r} is not a number")
     try:
         value = float(text)
     except ValueError:
         raise EvaluationError(f"{where}: {what} {text!r} is not a number") from None
     if not math.isfinite(value):
         raise EvaluationError(f"{where}: {what} {text!r} is not a finite number")
+    if abs(value) > limit:
+        raise EvaluationError(f"{where}: {what} {text!r} is out of range (at most {limit:g} in size)")
     return value
 
 
@@ -251,7 +258,11 @@ def _read_thumos_folder(folder: Path, subset: str | None) -> GroundTruth:
         if label == AMBIGUOUS:
             continue
         rows = []
-        for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+        except UnicodeDecodeError:
+            raise EvaluationError(f"{path}: not UTF-8 text; expected lines 'video start end'") from None
+        for line_no, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             where = f"{path}, line {line_no}"
@@ -269,9 +280,11 @@ def _read_thumos_folder(folder: Path, subset: str | None) -> GroundTruth:
 
 def _read_activitynet_json(path: Path, subset: str | None) -> GroundTruth:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = jsonio.loads(path.read_text(encoding="utf-8-sig"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EvaluationError(f"{path}: not valid JSON ({exc})") from None
+    except jsonio.JSONLimitError as exc:
+        raise EvaluationError(f"{path}: {exc}; expected ActivityNet ground truth") from None
     if not isinstance(data, dict) or not isinstance(data.get("database"), dict):
         raise EvaluationError(f"{path}: expected the ActivityNet layout {{\"database\": {{video: {{\"annotations\": [...]}}}}}}")
     gt: GroundTruth = {}
@@ -292,10 +305,12 @@ def _read_activitynet_json(path: Path, subset: str | None) -> GroundTruth:
             seg = ann["segment"]
             if not isinstance(seg, (list, tuple)) or len(seg) != 2:
                 raise EvaluationError(f"{here}: segment must be [start, end], got {seg!r}")
-            start, end = _number(str(seg[0]), "start", here), _number(str(seg[1]), "end", here)
+            start, end = _number(seg[0], "start", here), _number(seg[1], "end", here)
             if start > end:
                 raise EvaluationError(f"{here}: start {start} is after end {end}")
-            label = str(ann["label"])
+            label = ann["label"]
+            if not isinstance(label, str) or not label.strip():
+                raise EvaluationError(f"{here}: label {label!r} is not a class name (a non-empty string)")
             if label == AMBIGUOUS:
                 continue
             gt.setdefault(label, []).append((str(video), start, end))
@@ -342,7 +357,10 @@ def _read_segment_csv(path: Path, columns: Sequence[str], what: str) -> list[tup
         raise EvaluationError(f"{path}: {what} file not found") from None
     except UnicodeDecodeError:
         raise EvaluationError(f"{path}: not a UTF-8 text CSV file") from None
-    reader = csv.reader(text.splitlines())
+    # io.StringIO splits lines at \n and \r only: a U+2028 or U+2029 inside a field stays in it.
+    from zeal.export import csv_cell_value  # our own CSVs guard formula-like cells with an apostrophe
+
+    reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None:
         raise EvaluationError(f"{path}: empty file; expected the header {','.join(columns)}")
@@ -358,14 +376,14 @@ def _read_segment_csv(path: Path, columns: Sequence[str], what: str) -> list[tup
         where = f"{path}, row {row_no}"
         if len(row) != len(header):
             raise EvaluationError(f"{where}: {len(row)} field(s) where the header has {len(header)}")
-        video, label = row[col["video-id"]].strip(), row[col["label"]].strip()
+        video, label = csv_cell_value(row[col["video-id"]].strip()), csv_cell_value(row[col["label"]].strip())
         if not video or not label:
             raise EvaluationError(f"{where}: empty video-id or label")
         start = _number(row[col["t-start"]], "t-start", where)
         end = _number(row[col["t-end"]], "t-end", where)
         if start >= end:
             raise EvaluationError(f"{where}: t-start {start} is not before t-end {end}")
-        extra = tuple(_number(row[col[c]], c, where) for c in columns[4:])
+        extra = tuple(_number(row[col[c]], c, where, MAX_SCORE) for c in columns[4:])
         rows.append((video, label, start, end, *extra, where))
     return rows
 
@@ -391,6 +409,21 @@ class _Parser(argparse.ArgumentParser):
         raise EvaluationError(f"zeal eval: {message} (see `zeal eval --help`)")
 
 
+def _whole(lo: int, hi: int):
+    """An argparse type: a whole number from lo to hi."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number from {lo} to {hi}, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{text} is out of range: give a whole number from {lo} to {hi}")
+        return value
+
+    return parse
+
+
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="zeal eval", description="mAP of temporal detections with the ActivityNet semantics.")
     p.add_argument("--ground-truth", required=True, help="THUMOS14 annotation folder or ActivityNet JSON file")
@@ -398,8 +431,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["json", "table"], default="table")
     p.add_argument("--split", type=float, choices=[0.5, 0.25], default=None,
                    help="zero-shot protocol: evaluate a random 50%% or 25%% of the classes, averaged over --draws")
-    p.add_argument("--draws", type=int, default=10, help="number of random class draws for --split (default 10)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the class draws (default 0)")
+    p.add_argument("--draws", type=_whole(1, 10_000), default=10,
+                   help="number of random class draws for --split (default 10)")
+    p.add_argument("--seed", type=_whole(0, 2**32 - 1), default=0, help="seed of the class draws (default 0)")
     p.add_argument("--subset", choices=["test", "validation"], default=None,
                    help="which subset of the ground truth (needed when the path holds both)")
     return p

@@ -47,7 +47,11 @@ evaluation needs. Every interval keeps its id where the format can hold one (CSV
 Studio region id, VIA metadata id, WebVTT cue id, ELAN ANNOTATION_ID, CVAT "zeal_id" attribute), so
 a round trip finds the same intervals. Interval text (class names) is written as is wherever the
 format allows; XML formats drop the few control characters XML 1.0 cannot hold, and WebVTT
-cue text has its line breaks collapsed and `& < >` escaped.
+cue text has its line breaks collapsed and `& < >` escaped. Every CSV this project writes is safe
+to open in a spreadsheet: a text cell that begins with `=`, `+`, `-`, `@`, a tab or a carriage
+return (which a spreadsheet would run as a formula) gets a leading apostrophe (`csv_cell`, the
+OWASP rule), and the readers here remove it again (`csv_cell_value`). Times beyond MAX_TIME_S
+(11.6 days) are refused with an ExportError rather than overflowing a frame or millisecond count.
 
 File names never come straight from a video or class name: `safe_stem` strips path separators, control
 characters, leading dots and characters Windows forbids, so a name like ``../../x`` stays inside the
@@ -73,12 +77,13 @@ from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from urllib.parse import quote
 
+from zeal import jsonio
 from zeal.errors import ExportError, ExportWarning
 from zeal.atomic import write_atomic
 from zeal.palette import class_colors
 from zeal.review import NOT_REJECTED, select
-from zeal.types import (ACCEPTED, PREDICTION_COLUMNS, REJECTED, REVIEW_STATES, SOURCES, UNREVIEWED, Interval,
-                        Result, VideoInfo)
+from zeal.types import (ACCEPTED, MAX_SCORE, MAX_TIME_S, PREDICTION_COLUMNS, REJECTED, REVIEW_STATES, SOURCES,
+                        UNREVIEWED, Interval, Result, VideoInfo)
 
 # Columns of the CSV export and of `intervals_table` rows, in order.
 TABLE_COLUMNS = ("video", "id", "class", "start_s", "end_s", "score", "source", "state", "fps")
@@ -258,6 +263,9 @@ def _checked_intervals(result: Result, states: Sequence[str] = NOT_REJECTED, pro
                               "fix or delete it before exporting")
         if iv.start_s < 0 or iv.end_s < iv.start_s:
             raise ExportError(f"{where} must have 0 <= start <= end; fix its times before exporting")
+        if iv.end_s > MAX_TIME_S or abs(iv.score) > MAX_SCORE:
+            raise ExportError(f"{where} lies beyond any video (times at most {MAX_TIME_S:g} s, scores at most "
+                              f"{MAX_SCORE:g}); fix or delete it before exporting")
         out.append(iv)
     return out
 
@@ -284,11 +292,31 @@ def _table_rows(job: ExportJob) -> list[dict]:
     return [_row(iv, job.video_id, job.result.video.fps) for iv in job.intervals]
 
 
+# A spreadsheet runs a cell that begins with one of these as a formula (OWASP "CSV injection"):
+# such a text cell gets a leading apostrophe. A cell that begins with an apostrophe gets one more,
+# so that `csv_cell_value` gives every text back exactly.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """A value as a CSV cell that no spreadsheet runs as a formula; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith((*FORMULA_STARTS, "'")):
+        return "'" + value
+    return value
+
+
+def csv_cell_value(text: str) -> str:
+    """The text a `csv_cell` stands for (the apostrophe it added removed)."""
+    if text.startswith("'") and text[1:].startswith((*FORMULA_STARTS, "'")):
+        return text[1:]
+    return text
+
+
 def _csv_text(columns: Iterable[str], rows: Iterable[dict]) -> str:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n", extrasaction="ignore")
     w.writeheader()
-    w.writerows(rows)
+    w.writerows({k: csv_cell(v) for k, v in row.items()} for row in rows)
     return buf.getvalue()
 
 
@@ -327,9 +355,12 @@ def _row_interval(row: dict, where: str) -> Interval:
     try:
         start, end, score = float(row["start_s"]), float(row["end_s"]), float(row["score"])
     except (TypeError, ValueError) as e:
-        raise ExportError(f"{where}: start_s/end_s/score must be numbers ({e})") from e
+        raise ExportError(f"{where}: start_s/end_s/score must be numbers ({e})") from None
     if not (math.isfinite(start) and math.isfinite(end) and math.isfinite(score)) or not 0 <= start <= end:
         raise ExportError(f"{where}: needs finite numbers with 0 <= start_s <= end_s")
+    if end > MAX_TIME_S or abs(score) > MAX_SCORE:
+        raise ExportError(f"{where}: end_s {end:g} or score {score:g} is out of range (times at most "
+                          f"{MAX_TIME_S:g} s, scores at most {MAX_SCORE:g})")
     source = str(row.get("source") or "model")
     if source not in SOURCES:
         raise ExportError(f"{where}: source {source!r} must be one of {', '.join(SOURCES)}")
@@ -348,12 +379,13 @@ def read_intervals(path: str | os.PathLike) -> list[Interval]:
     except (OSError, UnicodeDecodeError) as e:
         raise ExportError(f"cannot read intervals from {path}: {e}; give a .csv or .json export") from e
     if kind == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
+        rows = [{k: csv_cell_value(v) if isinstance(v, str) else v for k, v in r.items()}
+                for r in csv.DictReader(io.StringIO(text, newline=""))]
     else:
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ExportError(f"{path} is not valid JSON ({e}); give a .json written by zeal export") from e
+            data = jsonio.loads(text)
+        except (json.JSONDecodeError, jsonio.JSONLimitError) as e:
+            raise ExportError(f"{path} is not valid JSON ({e}); give a .json written by zeal export") from None
         rows = data.get("intervals") if isinstance(data, dict) else data
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ExportError(f"{path} has no list of intervals; expected {{\"intervals\": [...]}}")
@@ -864,7 +896,10 @@ def export_collection(results: Sequence[tuple[str, Result]], fmt: str, out: str 
     if key not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; choose one of {', '.join(FORMATS)}")
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ExportError(f"cannot create the export folder {out_dir}: {e.strerror}") from None
     stem = safe_stem(name)
     jobs = [(vid, r, _checked_intervals(r, states, proposals)) for vid, r in results]
     if key == "csv":
@@ -888,13 +923,18 @@ def export_collection(results: Sequence[tuple[str, Result]], fmt: str, out: str 
         # each task's frames are counted at its own video's fps: the config reads it from the task
         return [write_text_atomic(out_dir / f"{stem}.labelstudio.json", _json_text(tasks)),
                 write_text_atomic(out_dir / f"{stem}.labelstudio.xml", labelstudio_config(labels, LS_FPS_FROM_TASK))]
-    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        files = [p for vid, r, _ in jobs
-                 for p in export(r, key, Path(tmp) / safe_stem(vid), states, proposals, video_id=vid, media_url=media_url)]
-        target = out_dir / f"{stem}.{key}.zip"
-        part = target.with_name(f".{target.name}.part")
-        with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
-            for f in files:
-                z.write(f, f.name)
-        os.replace(part, target)
+    target = out_dir / f"{stem}.{key}.zip"
+    part = target.with_name(f".{target.name}.part")
+    try:
+        with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+            files = [p for vid, r, _ in jobs
+                     for p in export(r, key, Path(tmp) / safe_stem(vid), states, proposals, video_id=vid,
+                                     media_url=media_url)]
+            with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:
+                for f in files:
+                    z.write(f, f.name)
+            os.replace(part, target)
+    except OSError as e:
+        part.unlink(missing_ok=True)
+        raise ExportError(f"cannot write {target}: {e.strerror}; check the folder's free space") from None
     return [target]

@@ -151,7 +151,9 @@ def _complete(client: Any, request: _Request, messages: list[dict[str, str]], se
             if request.use_format:
                 kwargs["response_format"] = {"type": "json_object"}
             try:
-                response = client.chat.completions.create(**kwargs)
+                raw = client.chat.completions.with_raw_response.create(**kwargs)
+                kind = raw.headers.get("content-type", "").split(";")[0].strip().lower()
+                response = raw.parse() if kind.endswith("json") else None
             except (openai.APIConnectionError, openai.APIStatusError) as exc:
                 status = getattr(exc, "status_code", None)
                 what = _describe(exc, secret)
@@ -170,7 +172,12 @@ def _complete(client: Any, request: _Request, messages: list[dict[str, str]], se
                     raise LLMError(f"{where} rejected the request ({what})") from None
                 response_obj = getattr(exc, "response", None)
                 raise Retryable(what, retry_after_s(getattr(response_obj, "headers", None))) from None
-            choices = getattr(response, "choices", None) or []
+            if response is None or not hasattr(response, "choices"):
+                # a proxy's login page or a web server's error page, answered with 200
+                raise LLMError(f"the server at {settings.base_url} did not answer as an OpenAI-compatible API "
+                               f"(got {kind or 'no content type'}); check the base URL (it usually ends in /v1)"
+                               " and that no proxy asks for a login")
+            choices = response.choices or []
             if not choices or choices[0].message is None:
                 return ""
             return choices[0].message.content or ""

@@ -7,6 +7,7 @@ what is new, and a different model never gets another model's scores.
 from __future__ import annotations
 
 import copy
+import os
 import threading
 import time
 from dataclasses import dataclass, field
@@ -112,8 +113,11 @@ class ZealPipeline:
         """CLIP's ranking of classes for this video: the mean feature of n_filter_frames frames spread
         over the video against each class's name or description (ClipConfig.filter_text); (name,
         cosine), best first. classes: names (descriptions from the built-in library) or a QuerySet."""
+        video = _video_path(video)
         queries = classes if isinstance(classes, QuerySet) else None
-        names = queries.names if queries is not None else list(classes)
+        names = queries.names if queries is not None else ([classes] if isinstance(classes, str) else list(classes))
+        if not names:
+            raise ConfigError("no classes to rank: pass class names (e.g. ['CliffDiving', 'Diving']) or a query set")
         if queries is None and self.config.clip.filter_text == "description":
             queries = lookup(names)
         return self._rank(video, video_io.probe(video), video_io.video_hash(video), names, queries)
@@ -161,11 +165,24 @@ class ZealPipeline:
         progress(stage, done, total) is called as work advances; cancel() returning True stops
         the run with `Cancelled` (what was scored is kept in the cache). video_hash: the video's
         `zeal.video.video_hash` when the caller has it already (a multi-GB file takes seconds).
+
+        Damaged stretches of the video are skipped (their samples are NaN in every curve, listed
+        in `result.run.skipped`); anything the run worked around (skipped stretches, a timestamp
+        jump, an unusable score cache) is a sentence in `result.run.warnings`.
         """
-        report = progress or (lambda stage, done, total: None)
+        video = _video_path(video)
         queries = _resolve_queries(classes, queries)
+        with self.cache.watch() as cache_notes:  # the cache never stops a run: it says why it was not used
+            result = self._run(video, queries, known_classes, progress, cancel, video_hash)
+        result.run.warnings.extend(cache_notes.messages)
+        return result
+
+    def _run(self, video: str, queries: QuerySet, known_classes: bool, progress: ProgressFn | None,
+             cancel: CancelFn | None, video_hash: str | None) -> Result:
+        report = progress or (lambda stage, done, total: None)
         report("reading video", 0, 1)
         info = video_io.probe(video)
+        video_io.check_sampling_rate(info, self.config.video.fps)  # before any model loads
         vhash = video_hash or video_io.video_hash(video)
         ids = self.model_ids()  # once: every key of this run names the same models
         run_key = self.run_key(vhash, queries, known_classes, ids)
@@ -176,7 +193,8 @@ class ZealPipeline:
             queries = queries.subset([name for name, _ in ranking[: self.config.clip.top_k]])
         texts = {q.name: (self._prompt(q, q.start), self._prompt(q, q.end)) for q in queries}
         lvlm_before = dict(self._lvlm.stats) if self._lvlm is not None else {}
-        times, p_yes, actionness, stats = self._score(video, info, vhash, queries, texts, ids, report, cancel)
+        times, p_yes, actionness, stats, skipped = self._score(video, info, vhash, queries, texts, ids, report,
+                                                               cancel)
         classes_out = {}
         p = self.config.proposals
         for q in queries:
@@ -186,8 +204,9 @@ class ZealPipeline:
             classes_out[q.name] = ClassResult(q.name, q.to_dict(), curves, _intervals(curves, times, q.name, p))
         if self._lvlm is not None:  # the scorer's counters during this run (a server's requests, ...)
             stats["lvlm"] = {k: v - lvlm_before.get(k, 0) for k, v in self._lvlm.stats.items()}
+        warnings = [*info.warnings, *([video_io.skipped_sentence(skipped)] if skipped else [])]
         run = RunInfo(video_hash=vhash, models=ids, known_classes=bool(known_classes), run_key=run_key,
-                      ranking=ranking, stats=stats)
+                      ranking=ranking, stats=stats, skipped=skipped, warnings=warnings)
         report("done", 1, 1)
         return Result(info, times, classes_out, self.config.to_dict(), run)
 
@@ -198,7 +217,7 @@ class ZealPipeline:
         classes = {}
         for label, cls in result.classes.items():
             c = cls.curves
-            if not np.isfinite(c.start_raw).all():  # a class kept for its reviewed intervals only
+            if not np.isfinite(c.start_raw).any():  # a class kept for its reviewed intervals only
                 classes[label] = ClassResult(label, dict(cls.query), c, [])
                 continue
             # Raw curves are shared (never changed); the normalized ones follow the new settings.
@@ -216,8 +235,9 @@ class ZealPipeline:
         return prompt_text(query.name, question, self.config.lvlm.prompt_template)
 
     def _score(self, video, info, vhash, queries, texts, ids, report, cancel):
-        """Per-frame times, P(yes) for every prompt text, and actionness per class: from the cache
-        where present, computed (streaming the video once) where not."""
+        """Per-frame times, P(yes) for every prompt text, actionness per class (NaN where a sample
+        could not be decoded) and the stretches decoding skipped: from the cache where present,
+        computed (streaming the video once) where not."""
         from zeal.scorers.clip import frame_similarity
 
         v = self.config.video
@@ -230,10 +250,20 @@ class ZealPipeline:
         todo_act = [q for q in queries if not act_series[q.name].complete]
         stats = {"questions_scored": len(todo_texts), "questions_cached": len(all_texts) - len(todo_texts)}
         emb_series = self._open(cache_key("clip_frames", ids["clip"], *base)) if todo_act else None
+        skipped_key = cache_key("skipped", *base)
         if todo_texts or (emb_series is not None and not emb_series.complete):
-            times = self._stream(video, info, {t: text_series[t] for t in todo_texts}, emb_series, report, cancel)
+            skipped: list[tuple[float, float]] = []
+            times = self._stream(video, info, {t: text_series[t] for t in todo_texts}, emb_series, report, cancel,
+                                 skipped)
+            spans = np.asarray(skipped, dtype=np.float64).reshape(-1, 2)
+            self.cache.put(skipped_key, spans, spans[:, 0], complete=True)
         else:  # everything needed is cached: no decoding at all
             times = (emb_series if emb_series is not None else text_series[all_texts[0]]).times_s
+            skipped = _cached_spans(self.cache.get(skipped_key), times, v.fps)
+        # A missing sample (time NaN: nothing decodable was shown there) keeps its place on the
+        # sampling grid; its values are NaN in every curve.
+        missing = np.isnan(times)
+        times = np.where(missing, np.arange(len(times)) / v.fps, times)
         if emb_series is not None:
             embs = emb_series.values()
             for q in todo_act:
@@ -241,9 +271,9 @@ class ZealPipeline:
                 text_emb = self.clip.embed_texts([q.description])[0]
                 series.parts, series.count = [frame_similarity(embs, text_emb)], len(times)
                 self.cache.put(series.key, series.values(), times, complete=True)
-        p_yes = {t: self._checked(s, times) for t, s in text_series.items()}
-        actionness = {name: self._checked(s, times) for name, s in act_series.items()}
-        return times, p_yes, actionness, stats
+        p_yes = {t: self._checked(s, missing) for t, s in text_series.items()}
+        actionness = {name: self._checked(s, missing) for name, s in act_series.items()}
+        return times, p_yes, actionness, stats, skipped
 
     def _open(self, key: str) -> _Series:
         entry = self.cache.get(key)
@@ -251,15 +281,17 @@ class ZealPipeline:
             return _Series(key)
         return _Series(key, [entry.values], len(entry), entry.complete, entry.times_s)
 
-    def _checked(self, series: _Series, times: np.ndarray) -> np.ndarray:
+    def _checked(self, series: _Series, missing: np.ndarray) -> np.ndarray:
+        """The series' values, NaN at the missing samples (scored on a blank stand-in image)."""
         values = series.values()
-        if len(values) != len(times):  # the cache must describe exactly these frames
-            raise ZealError(f"internal: series {series.key} has {len(values)} values for {len(times)} frames")
-        return values.astype(np.float64)
+        if len(values) != len(missing):  # the cache must describe exactly these frames
+            raise ZealError(f"internal: series {series.key} has {len(values)} values for {len(missing)} frames")
+        return np.where(missing, np.nan, values.astype(np.float64))
 
     def _stream(self, video, info, text_series: dict[str, _Series], emb_series: _Series | None,
-                report: ProgressFn, cancel: CancelFn | None) -> np.ndarray:
-        """Decode the video once, computing every missing frame of every series; returns times [N]."""
+                report: ProgressFn, cancel: CancelFn | None, skipped: list | None = None) -> np.ndarray:
+        """Decode the video once, computing every missing frame of every series; returns times [N]
+        (NaN for a sample that could not be decoded). `skipped` receives the stretches decoding skipped."""
         v = self.config.video
         total = video_io.expected_samples(info, v.fps)
         all_series = [*text_series.values(), *([emb_series] if emb_series else [])]
@@ -275,7 +307,7 @@ class ZealPipeline:
 
         try:
             for chunk in video_io.sample(video, fps=v.fps, max_side=v.max_side, chunk=v.chunk, backend=v.backend,
-                                         info=info):
+                                         info=info, skipped=skipped):
                 if cancel is not None and cancel():
                     raise Cancelled("analysis cancelled; frames scored so far are cached and will be reused")
                 i0, n = int(chunk.indices[0]), len(chunk)
@@ -304,14 +336,39 @@ class ZealPipeline:
         return np.concatenate(times_parts) if times_parts else np.zeros(0)
 
 
-def _resolve_queries(classes: Sequence[str] | None, queries: QuerySet | None) -> QuerySet:
+def _video_path(video: object) -> str:
+    if isinstance(video, (str, os.PathLike)) and str(video).strip():
+        return str(video)
+    raise ConfigError(f"video must be the path of a video file, got {video!r}")
+
+
+def _resolve_queries(classes: Sequence[str] | str | None, queries: QuerySet | None) -> QuerySet:
+    if isinstance(classes, str):  # one class name, not a sequence of letters
+        classes = [classes]
+    if queries is not None and not isinstance(queries, QuerySet):
+        raise ConfigError(f"queries must be a QuerySet (e.g. QuerySet.load(path)), got {type(queries).__name__}")
     if queries is None and not classes:
         raise ConfigError("no classes given: pass class names (e.g. classes=['CliffDiving']) or a query set")
     if queries is None:
         return lookup(list(classes))
     if classes:
         return queries.subset(list(classes))
+    if not len(queries):
+        raise ConfigError("the query set is empty: give it at least one class (see QuerySet.from_dict)")
     return queries
+
+
+def _cached_spans(entry, times: np.ndarray, fps: float) -> list[tuple[float, float]]:
+    """The stretches a cached run skipped: as stored, else (an entry lost) runs of missing samples."""
+    if entry is not None:
+        return [(float(a), float(b)) for a, b in np.asarray(entry.values).reshape(-1, 2)]
+    spans: list[tuple[float, float]] = []
+    for k in np.flatnonzero(np.isnan(times)):
+        if spans and spans[-1][1] >= k / fps - 1e-9:
+            spans[-1] = (spans[-1][0], (k + 1) / fps)
+        else:
+            spans.append((k / fps, (k + 1) / fps))
+    return spans
 
 
 def _intervals(curves: Curves, times: np.ndarray, label: str, params: ProposalParams,

@@ -23,6 +23,11 @@ The rules, exactly (see DESIGN.md step 5; `ProposalParams` holds the numbers):
 6. Merging: sorted by (start, end), an interval whose continuous IoU (no +1) with the last kept
    one is above `merge_iou` is merged into it (earliest start, latest end, mean of the scores).
 
+Missing samples (frames that could not be decoded) are NaN in the curves. They are left out: the
+rules above run on the samples that exist, in time order, so no boundary falls on a missing sample
+and an interval's mean actionness is over the samples it covers that exist; an interval may span a
+gap. The frame indices returned are those of the full curves.
+
 `tests/proposal_oracle.py` states the same rules as plain loops; the tests check that
 `propose` gives bit-identical output.
 """
@@ -42,16 +47,17 @@ _MANTISSA_BITS = 53
 
 
 def check_curves(**curves: np.ndarray) -> int:
-    """Validate same-length, 1-D, finite curves; returns their length N.
+    """Validate same-length, 1-D curves of finite values or NaN (a missing sample); returns their
+    length N.
 
-    Raises ValueError naming the curve and the first bad index (NaN/inf), or the lengths.
+    Raises ValueError naming the curve and the first bad index (inf), or the lengths.
     """
     lengths = {}
     for name, curve in curves.items():
         arr = np.asarray(curve)
         if arr.ndim != 1:
             raise ValueError(f"{name} must be a 1-D curve with one value per sampled frame, got shape {arr.shape}")
-        bad = np.flatnonzero(~np.isfinite(arr))
+        bad = np.flatnonzero(np.isinf(arr))
         if bad.size:
             raise ValueError(f"{name} has a non-finite value ({arr[bad[0]]}) at frame {bad[0]}"
                              f" ({bad.size} bad value(s) in all); re-score the video or fix the curve")
@@ -64,15 +70,16 @@ def check_curves(**curves: np.ndarray) -> int:
 def normalize(x: np.ndarray, eps: float = 0.05) -> np.ndarray:
     """Modified min-max of a [N] curve into [eps, 1 - eps]; a flat curve becomes eps everywhere.
 
-    x: [N] finite values. Returns [N] float64.
+    x: [N] finite values, NaN for missing samples (they stay NaN). Returns [N] float64.
     """
     x = np.asarray(x, dtype=np.float64)
-    if x.size == 0:
+    present = ~np.isnan(x)
+    if not present.any():
         return x.copy()
-    lo = x.min()
-    span = x.max() - lo
+    lo = x[present].min()
+    span = x[present].max() - lo
     if span == 0.0:
-        return np.full_like(x, eps)
+        return np.where(present, eps, np.nan)
     return (x - lo) / span * (1.0 - 2.0 * eps) + eps
 
 
@@ -210,10 +217,18 @@ def propose(start_scores: np.ndarray, end_scores: np.ndarray, actionness: np.nda
     Returns [M, 3] float64 rows (start_frame, end_frame, score), sorted by start, with
     0 <= start < end <= N-1. Empty ([0, 3]) when N < 2 (an interval needs two frames) or when no
     start pairs with an end.
-    Raises ValueError when a curve holds NaN/inf (naming the curve and the first bad frame) or the
+    A sample that is NaN in any curve is missing and left out (see the module docstring).
+    Raises ValueError when a curve holds inf (naming the curve and the first bad frame) or the
     lengths differ.
     """
     n = check_curves(start_scores=start_scores, end_scores=end_scores, actionness=actionness)
+    curves = [np.asarray(c, dtype=np.float64) for c in (start_scores, end_scores, actionness)]
+    present = ~(np.isnan(curves[0]) | np.isnan(curves[1]) | np.isnan(curves[2]))
+    if not present.all():
+        kept = np.flatnonzero(present)
+        rows = propose(*(c[kept] for c in curves), params)
+        rows[:, :2] = kept[rows[:, :2].astype(np.int64)]  # back to indices of the full curves
+        return rows
     empty = np.zeros((0, 3), dtype=np.float64)
     if n < 2:
         return empty

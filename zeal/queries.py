@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from zeal import jsonio
 from zeal.config import PROMPT_TEMPLATE
 from zeal.atomic import write_atomic
 from zeal.errors import QueryError
@@ -23,6 +24,9 @@ from zeal.errors import QueryError
 MAX_CLASSES = 200
 # Longest accepted question/description, in characters: a prompt is one sentence, not an essay.
 MAX_TEXT_CHARS = 500
+MAX_NAME_CHARS = 200  # a class name
+# A query file beyond this is no query file (200 classes of three 500-character sentences is ~0.3 MB).
+MAX_FILE_BYTES = 4 << 20
 
 FIELDS = ("start", "end", "description")
 # A yes/no question in English opens with an auxiliary or modal verb ("Is the diver ...?").
@@ -39,6 +43,12 @@ _QUOTES = "\"'`\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u203
 _QUOTE_RE = re.compile(f"[{re.escape(_QUOTES)}]")
 _SPACE_RE = re.compile(r"\s+")
 _FIRST_WORD_RE = re.compile(r"[A-Za-z']+")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """repr of a value for a message, cut so that a huge input gives a short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...'"
 
 
 def _collapse_spaces(text: str) -> str:
@@ -88,8 +98,13 @@ class ActionQuery:
         for attr in ("name", *FIELDS):
             value = getattr(self, attr)
             if not isinstance(value, str):
-                where = "class name" if attr == "name" else f"class {self.name!r}: {attr!r}"
-                raise QueryError(f"{where} must be a string, got {type(value).__name__} ({value!r})")
+                where = "class name" if attr == "name" else f"class {_short(self.name)}: {attr!r}"
+                raise QueryError(f"{where} must be a string, got {type(value).__name__} ({_short(value)})")
+            # Length first: a 50 MB string is refused before any per-character work.
+            limit = MAX_NAME_CHARS if attr == "name" else MAX_TEXT_CHARS
+            if len(value.strip()) > limit:
+                what = "class name" if attr == "name" else f"class {_short(self.name)}: {attr!r}"
+                raise QueryError(f"{what} is {len(value.strip())} characters long; keep it under {limit}")
             object.__setattr__(self, attr, value.strip() if attr == "name" else _collapse_spaces(value))
         if not sanitize_label(self.name):
             raise QueryError(f"class name {self.name!r} is empty (or only quotes/whitespace); give the class"
@@ -142,12 +157,16 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def parse_json(text: str, source: str = "<string>") -> Any:
-    """json.loads that rejects duplicate keys; a QueryError names `source` and the line/column."""
+    """JSON (zeal.jsonio: a BOM is accepted, depth and integers bounded) that rejects duplicate
+    keys; a QueryError names `source` and the line/column."""
     try:
-        return json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+        return jsonio.loads(text, object_pairs_hook=_reject_duplicate_keys)
     except json.JSONDecodeError as exc:
         raise QueryError(f"{source}: not valid JSON at line {exc.lineno}, column {exc.colno}:"
                          f" {exc.msg}") from None
+    except jsonio.JSONLimitError as exc:
+        raise QueryError(f"{source}: {exc}; a query file is one object of classes, each with three"
+                         " sentences") from None
     except QueryError as exc:
         raise QueryError(f"{source}: {exc}") from None
 
@@ -207,7 +226,11 @@ class QuerySet:
         """Read a query JSON file (UTF-8)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise QueryError(f"{path}: {size / 1e6:.1f} MB is too large for a query file (at most "
+                                 f"{MAX_FILE_BYTES / 1e6:.0f} MB); give the JSON of your classes' questions")
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark, as some editors write, is fine
         except FileNotFoundError:
             raise QueryError(f"{path}: query file not found; check the path") from None
         except IsADirectoryError:

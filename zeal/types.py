@@ -3,11 +3,36 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
+
+# The longest time (seconds) any input may name: 1e6 s is 11.6 days, far beyond any video; a larger
+# time is a mistake (1e308 would overflow every conversion to frames or milliseconds).
+MAX_TIME_S = 1e6
+MAX_FRAMES = 10**9  # frame counts and pixel sizes beyond this are a damaged file
+MAX_SCORE = 1e6  # interval scores are about -1..1; beyond this a file was edited wrongly
+
+
+def checked_number(value: Any, what: str, lo: float, hi: float) -> float:
+    """`value` as a float within [lo, hi]; ValueError naming `what` and the allowed range."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    x = float(value)
+    if not (math.isfinite(x) and lo <= x <= hi):
+        raise ValueError(f"{what} is {value!r}: it must be a number from {lo:g} to {hi:g}")
+    return x
+
+
+def checked_int(value: Any, what: str, lo: int, hi: int) -> int:
+    """`value` as an int within [lo, hi] (a whole float is accepted); ValueError otherwise."""
+    x = checked_number(value, what, lo, hi)
+    if x != int(x):
+        raise ValueError(f"{what} must be a whole number, got {value!r}")
+    return int(x)
 
 
 @dataclass(frozen=True)
@@ -15,7 +40,10 @@ class VideoInfo:
     """What `zeal.video.probe` learns about a file without decoding it all.
 
     duration_s: seconds; fps: average frames per second; width/height: pixels after rotation;
-    rotation: degrees clockwise the frames are turned to display upright; vfr: variable frame rate.
+    rotation: degrees clockwise the frames are turned to display upright; vfr: variable frame rate;
+    max_fps: the highest frame rate of the stream (0: unknown), the most a sampling rate may be;
+    warnings: what the probe found wrong with the file that the analysis works around (a
+    timestamp jump), as sentences.
     """
 
     path: str
@@ -26,9 +54,42 @@ class VideoInfo:
     height: int
     rotation: int = 0
     vfr: bool = False
+    max_fps: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "warnings", tuple(self.warnings))
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        out["warnings"] = list(self.warnings)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "VideoInfo":
+        """From `to_dict`'s shape, every field checked (ValueError naming the field)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"the video entry must be an object, got {type(data).__name__}")
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        if unknown:
+            raise ValueError(f"unknown video field(s) {unknown}")
+        if not isinstance(data.get("path"), str):
+            raise ValueError(f"video path must be a string, got {data.get('path')!r}")
+        out = dict(data)
+        for name in ("duration_s", "fps", "max_fps"):
+            if name in data:
+                out[name] = checked_number(data[name], f"video {name}", 0.0, MAX_TIME_S)
+        for name in ("n_frames", "width", "height", "rotation"):
+            if name in data:
+                out[name] = checked_int(data[name], f"video {name}", 0, MAX_FRAMES)
+        if out.get("rotation", 0) % 90:
+            raise ValueError(f"video rotation must be 0, 90, 180 or 270, got {out['rotation']!r}")
+        if not isinstance(data.get("vfr", False), bool):
+            raise ValueError(f"video vfr must be true or false, got {data['vfr']!r}")
+        warnings = data.get("warnings", [])
+        if not isinstance(warnings, (list, tuple)) or not all(isinstance(w, str) for w in warnings):
+            raise ValueError("video warnings must be a list of strings")
+        return cls(**out)
 
 
 @dataclass
@@ -116,7 +177,24 @@ class Interval:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Interval":
+        """From `to_dict`'s shape (or result format 1's `accepted` flag), every field checked: a
+        ValueError names the field, so a hand-edited file is never read the wrong way."""
+        if not isinstance(data, dict):
+            raise ValueError(f"an interval must be an object, got {type(data).__name__}")
         data = dict(data)
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__) - {"accepted"})
+        if unknown:
+            raise ValueError(f"unknown interval field(s) {unknown}")
+        for name in ("label", "source", "state", "id"):
+            if name in data and not isinstance(data[name], str):
+                raise ValueError(f"interval {name} must be a string, got {data[name]!r}")
+        for name in ("accepted", "in_review_set"):
+            if name in data and not isinstance(data[name], bool):
+                raise ValueError(f"interval {name} must be true or false, got {data[name]!r}")
+        where = f"interval of {data.get('label')!r}"
+        for name in ("start_s", "end_s"):
+            data[name] = checked_number(data.get(name), f"{where}: {name}", 0.0, MAX_TIME_S)
+        data["score"] = checked_number(data.get("score"), f"{where}: score", -MAX_SCORE, MAX_SCORE)
         if "accepted" in data:  # result format 1: a bool; model proposals were accepted by default
             accepted = data.pop("accepted")
             source = data.get("source", MODEL)
@@ -139,13 +217,27 @@ class Curves:
     start_norm: np.ndarray
     end_norm: np.ndarray
 
-    def to_dict(self) -> dict[str, list[float]]:
-        return {k: np.asarray(v, dtype=float).round(6).tolist() for k, v in vars(self).items()}
+    def to_dict(self) -> dict[str, list[float | None]]:
+        """Lists of floats, None for a missing sample (JSON has no NaN)."""
+        out = {}
+        for k, v in vars(self).items():
+            arr = np.asarray(v, dtype=float).round(6)
+            out[k] = [None if x != x else x for x in arr.tolist()]
+        return out
 
     @classmethod
-    def from_dict(cls, data: dict[str, list[float]]) -> "Curves":
-        return cls(**{k: np.asarray(data[k], dtype=np.float64) for k in
-                      ("start_raw", "end_raw", "actionness", "start_norm", "end_norm")})
+    def from_dict(cls, data: dict[str, list[float | None]]) -> "Curves":
+        curves = {}
+        for k in ("start_raw", "end_raw", "actionness", "start_norm", "end_norm"):
+            values = data[k]
+            if not isinstance(values, list) or not all(v is None or (isinstance(v, (int, float)) and not
+                                                                     isinstance(v, bool)) for v in values):
+                raise ValueError(f"curve {k} must be a list of numbers (null for a missing sample)")
+            arr = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+            if np.isinf(arr).any():
+                raise ValueError(f"curve {k} holds an infinite value")
+            curves[k] = arr
+        return cls(**curves)
 
 
 @dataclass
@@ -163,6 +255,12 @@ class ClassResult:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "ClassResult":
+        if not isinstance(data, dict) or not isinstance(data.get("label"), str):
+            raise ValueError("a class entry must be an object with a string label")
+        if not isinstance(data.get("query"), dict) or not all(isinstance(v, str) for v in data["query"].values()):
+            raise ValueError(f"class {data['label']!r}: query must map start/end/description to strings")
+        if not isinstance(data.get("intervals", []), list):
+            raise ValueError(f"class {data['label']!r}: intervals must be a list")
         return cls(label=data["label"], query=dict(data["query"]),
                    curves=Curves.from_dict(data["curves"]),
                    intervals=[Interval.from_dict(i) for i in data.get("intervals", [])])
@@ -193,19 +291,27 @@ class RunInfo:
     run_key: str
     ranking: list[tuple[str, float]] | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+    skipped: list[tuple[float, float]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["ranking"] = None if self.ranking is None else [[n, float(v)] for n, v in self.ranking]
+        out["skipped"] = [[float(a), float(b)] for a, b in self.skipped]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunInfo":
         ranking = data.get("ranking")
+        warnings = data.get("warnings") or []
+        if not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+            raise ValueError("run warnings must be a list of strings")
+        skipped = [(checked_number(a, "skipped stretch start", 0.0, MAX_TIME_S),
+                    checked_number(b, "skipped stretch end", 0.0, MAX_TIME_S)) for a, b in data.get("skipped") or []]
         return cls(video_hash=str(data["video_hash"]), models=dict(data.get("models") or {}),
                    known_classes=bool(data.get("known_classes", False)), run_key=str(data.get("run_key", "")),
                    ranking=None if ranking is None else [(str(n), float(v)) for n, v in ranking],
-                   stats=dict(data.get("stats") or {}))
+                   stats=dict(data.get("stats") or {}), skipped=skipped, warnings=list(warnings))
 
 
 @dataclass
@@ -237,8 +343,20 @@ class Result:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Result":
-        return cls(video=VideoInfo(**data["video"]),
-                   times_s=np.asarray(data["times_s"], dtype=np.float64),
-                   classes={k: ClassResult.from_dict(c) for k, c in data["classes"].items()},
+        """From `to_dict`'s shape; ValueError (or KeyError for a missing part) on anything else."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a result must be an object, got {type(data).__name__}")
+        times = data["times_s"]
+        if not isinstance(times, list):
+            raise ValueError("times_s must be a list of seconds")
+        times_s = np.array([checked_number(t, "a sampled time", 0.0, MAX_TIME_S) for t in times], dtype=np.float64)
+        if not isinstance(data["classes"], dict):
+            raise ValueError("classes must be an object keyed by class name")
+        classes = {k: ClassResult.from_dict(c) for k, c in data["classes"].items()}
+        for label, cls_result in classes.items():
+            if len(cls_result.curves.start_raw) != len(times_s):
+                raise ValueError(f"class {label!r} has curves of {len(cls_result.curves.start_raw)} samples for "
+                                 f"{len(times_s)} sampled times")
+        return cls(video=VideoInfo.from_dict(data["video"]), times_s=times_s, classes=classes,
                    settings=dict(data.get("settings", {})),
                    run=RunInfo.from_dict(data["run"]) if data.get("run") else None)

@@ -15,6 +15,14 @@ macOS arm64 / Linux aarch64; it stays available as backend="decord" for MP4/MKV/
 Times: every time in seconds is measured from the start of the video stream (its `start_time`), i.e.
 the clock a player shows. `Frames.times_s` holds the real presentation time of each returned frame,
 never `index / fps`, so variable-frame-rate video is handled exactly.
+
+Damaged video is decoded around: a packet the decoder refuses (or a frame it marks corrupt) is
+skipped and decoding goes on with the next one. Every sample that falls in a stretch with no
+decodable frame is returned as missing (its time is NaN, its image black: nothing is invented for
+it), and the stretches are reported (`sample(..., skipped=list)`, in seconds). Only a file with no
+decodable frame at all is a VideoError. A timestamp jump (a packet hours after the others, as in a
+badly cut file) is found by `probe`, which then takes the duration from the frames before the jump
+and says so in `VideoInfo.warnings`.
 """
 
 from __future__ import annotations
@@ -61,6 +69,20 @@ HASH_PERSON = b"zeal-video-v1"  # domain separation: changing the scheme changes
 HASH_DIGEST_BYTES = 20
 # Rotation angles are multiples of a quarter turn; display matrices carry float angles.
 QUARTER_TURN_DEG = 90
+# Sampling faster than the video's own frame rate only repeats frames; this slack absorbs the
+# rounding of container rates (29.97 vs 30000/1001).
+RATE_SLACK = 1e-3
+# A timestamp jump: a step between two frames longer than this many seconds and than
+# JUMP_STEP_FACTOR typical steps. Real recordings pause (a camera off for minutes), but a frame an
+# hour after the others in a two-second clip is a damaged or badly cut file.
+TIMESTAMP_JUMP_S = 600.0
+JUMP_STEP_FACTOR = 1000
+# After a damaged packet, a step longer than a frame plus this fraction of one is a lost stretch;
+# looked for during this many decoded frames (more than any decoder's frame-thread delay).
+HOLE_FRACTION = 0.5
+DAMAGE_WINDOW_FRAMES = 64
+# How many skipped stretches a sentence lists by time before it says "and N more".
+LISTED_SPANS = 5
 
 
 # ---------------------------------------------------------------------------------------------
@@ -88,6 +110,41 @@ def _check_fps(fps: float) -> float:
     if not math.isfinite(fps) or fps <= 0:
         raise ConfigError(f"sampling fps must be a positive number, got {fps}")
     return fps
+
+
+def check_sampling_rate(info: VideoInfo, fps: float) -> float:
+    """fps as a float when it is a usable sampling rate for this video: finite, positive, and not
+    above the video's own frame rate (sampling faster only scores copies of the same frames)."""
+    fps = _check_fps(fps)
+    limit = max(info.fps, info.max_fps)
+    if limit > 0 and fps > limit * (1 + RATE_SLACK):
+        allowed = math.floor(limit * 1000) / 1000
+        raise ConfigError(f"sampling {fps:g} frames per second is more than the video's own frame rate "
+                          f"({limit:.6g} fps, {Path(info.path).name}): it would score copies of the same frames; "
+                          f"sample at most {allowed:g} frames per second (--fps {allowed:g})")
+    return fps
+
+
+def clock(t: float, decimals: int = 2) -> str:
+    """Seconds as hh:mm:ss (with `decimals` decimals of a second when the time is not whole)."""
+    t = max(0.0, float(t))
+    whole = round(t, decimals) == int(round(t, decimals))
+    h, rest = divmod(round(t, decimals), 3600)
+    m, sec = divmod(rest, 60)
+    text = f"{int(sec):02d}" if whole else f"{sec:0{3 + decimals}.{decimals}f}"
+    return f"{int(h):02d}:{int(m):02d}:{text}"
+
+
+def skipped_sentence(spans: Sequence[Sequence[float]]) -> str:
+    """One sentence about the stretches decoding skipped: how many, how long in all, where
+    ("" when there are none)."""
+    if not len(spans):
+        return ""
+    total = sum(max(0.0, float(e) - float(s)) for s, e in spans)
+    where = ", ".join(f"{clock(s)}-{clock(e)}" for s, e in spans[:LISTED_SPANS])
+    more = f" and {len(spans) - LISTED_SPANS} more" if len(spans) > LISTED_SPANS else ""
+    return (f"{len(spans)} damaged stretch(es) of video could not be decoded and were skipped "
+            f"({total:.2f} s in all): {where}{more}; the curves have gaps there")
 
 
 def _check_max_side(max_side: int | None) -> int | None:
@@ -214,13 +271,52 @@ def _is_vfr(pts: list[int], average_rate: Fraction | None, base_rate: Fraction |
     return bool(irregular.mean() > VFR_IRREGULAR_FRACTION)
 
 
+def _decoded(stream: Any, packet: Any) -> Any | None:
+    """The first usable frame decoding `packet` gives, or None (a damaged packet is no error here)."""
+    import av
+
+    try:
+        frames = stream.decode(packet)
+    except (av.FFmpegError, OSError, ValueError):
+        return None
+    return next((f for f in frames if not f.is_corrupt), None)
+
+
+def _timestamp_jump(path: Path, origin: int, tb: Fraction) -> tuple[int, float, float, float] | None:
+    """The first timestamp jump of the video stream, from every packet's timestamp (demux only):
+    (frames before it, end of the last frame before it, time after it, typical step), seconds."""
+    import av
+
+    pts: list[int] = []
+    with _open_pyav(path) as (container, stream):
+        try:
+            pts = [pk.pts for pk in container.demux(stream) if pk.size and pk.pts is not None]
+        except (av.FFmpegError, OSError, ValueError):
+            pass  # the packets read so far tell as much as they can
+    times = np.unique(np.asarray(pts, dtype=np.int64))
+    if len(times) < 2:
+        return None
+    steps = np.diff(times)
+    typical = float(np.median(steps) * tb)
+    seconds = steps.astype(np.float64) * float(tb)
+    jumps = np.flatnonzero(seconds > max(TIMESTAMP_JUMP_S, JUMP_STEP_FACTOR * typical))
+    if not len(jumps):
+        return None
+    i = int(jumps[0])
+    before = float((int(times[i]) - origin) * tb)
+    return i + 1, before + typical, float((int(times[i + 1]) - origin) * tb), typical
+
+
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
-    """Describe a video without decoding it all (decodes its first frame, demuxes a few packets).
+    """Describe a video without decoding it all (decodes its first decodable frame, demuxes a few
+    packets).
 
     Returns duration_s (seconds), n_frames (counted from packets when the container does not say),
-    fps (average frames per second), width/height (display pixels: sample aspect ratio and
-    rotation applied), rotation (degrees clockwise to display upright) and vfr. Raises VideoError
-    for a missing, empty, non-video, audio-only or undecodable file.
+    fps (average frames per second), max_fps (the highest rate, FFmpeg's base rate), width/height
+    (display pixels: sample aspect ratio and rotation applied), rotation (degrees clockwise to
+    display upright), vfr, and warnings (a timestamp jump: the duration then ends at the jump).
+    Damaged packets before the first good frame are skipped. Raises VideoError for a missing,
+    empty, non-video or audio-only file and for one with no decodable frame at all.
     """
     import av
 
@@ -230,27 +326,34 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         full_scan = n_frames <= 0  # e.g. Matroska reports no frame count: count packets instead
         pts: list[int] = []
         n_packets, end_pts, first = 0, None, None
-        try:
-            for packet in container.demux(stream):
-                if packet.size == 0:  # the demuxer's end-of-stream marker
-                    continue
-                n_packets += 1
-                if packet.pts is not None:
-                    if len(pts) < VFR_PROBE_PACKETS:
-                        pts.append(packet.pts)
-                    end = packet.pts + (packet.duration or 0)
-                    end_pts = end if end_pts is None else max(end_pts, end)
+        packets = container.demux(stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                break
+            except (av.FFmpegError, OSError, ValueError) as e:
                 if first is None:
-                    first = next(iter(stream.decode(packet)), None)
-                if first is not None and not full_scan and n_packets >= VFR_PROBE_PACKETS:
-                    break
-            if first is None:  # decoders with delay (B-frames, frame threads) give frames at flush
-                first = next(iter(stream.decode(None)), None)
-        except (av.FFmpegError, OSError, ValueError) as e:
-            raise VideoError(f"cannot decode {p}: {_reason(e)} (the file is damaged or in an "
-                             "unsupported format)") from None
+                    raise VideoError(f"cannot decode {p}: {_reason(e)} (the file is damaged or in an "
+                                     "unsupported format)") from None
+                break  # the container is damaged further on: decoding will skip what it cannot read
+            if packet.size == 0:  # the demuxer's end-of-stream marker
+                continue
+            n_packets += 1
+            if packet.pts is not None:
+                if len(pts) < VFR_PROBE_PACKETS:
+                    pts.append(packet.pts)
+                end = packet.pts + (packet.duration or 0)
+                end_pts = end if end_pts is None else max(end_pts, end)
+            if first is None:
+                first = _decoded(stream, packet)
+            if first is not None and not full_scan and n_packets >= VFR_PROBE_PACKETS:
+                break
+        if first is None:  # decoders with delay (B-frames, frame threads) give frames at flush
+            first = _decoded(stream, None)
         if first is None:
-            raise VideoError(f"{p} contains no decodable video frame")
+            raise VideoError(f"{p} contains no decodable video frame (the file is damaged or in an unsupported "
+                             "format); re-encode or re-copy it")
         tb = stream.time_base
         origin = _origin(stream)
         if full_scan:
@@ -269,6 +372,19 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
             duration = n_frames / fps if fps > 0 else 0.0
         if fps <= 0:
             fps = n_frames / duration if duration > 0 else 0.0
+        max_fps = max(fps, float(base_rate or 0.0))
+        warnings: list[str] = []
+        # Frames at the base rate would cover far less than the duration: look for a timestamp jump.
+        if base_rate and n_frames > 0 and duration > n_frames / float(base_rate) + TIMESTAMP_JUMP_S:
+            jump = _timestamp_jump(p, origin, tb)
+            if jump is not None:
+                before, end_s, after_s, step_s = jump
+                warnings.append(f"the video's timestamps jump from {clock(end_s - step_s)} to {clock(after_s)} "
+                                f"after frame {before} of {n_frames} (a damaged or badly cut file): only the "
+                                f"{clock(end_s)} before the jump are analysed; to analyse all of it, give it fresh "
+                                "timestamps (ffmpeg -i IN -vf setpts=N/FRAME_RATE/TB OUT)")
+                duration, fps = end_s, before / end_s
+                max_fps = max(fps, float(base_rate))
         sar = stream.sample_aspect_ratio or stream.codec_context.sample_aspect_ratio
         width, height = int(first.width), int(first.height)
         if sar and sar > 0 and sar != 1:
@@ -277,7 +393,8 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         if rotation % 180 == QUARTER_TURN_DEG:
             width, height = height, width
         return VideoInfo(path=str(p), duration_s=duration, n_frames=n_frames, fps=fps, width=width,
-                         height=height, rotation=rotation, vfr=_is_vfr(pts, average_rate, base_rate))
+                         height=height, rotation=rotation, vfr=_is_vfr(pts, average_rate, base_rate) and not warnings,
+                         max_fps=max_fps, warnings=tuple(warnings))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -286,7 +403,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
 
 class _Backend(Protocol):
     def sample(self, path: Path, info: VideoInfo, fps: float, max_side: int | None,
-               chunk: int) -> Iterator[Frames]: ...
+               chunk: int, skipped: list[tuple[float, float]]) -> Iterator[Frames]: ...
 
     def frames_at(self, path: Path, info: VideoInfo, times_s: np.ndarray,
                   max_side: int | None) -> Frames: ...
@@ -309,6 +426,35 @@ class _Converter:
             self._last_frame, self._last_image = frame, _upright(rgb, self.rotation)
         return self._last_image
 
+    def blank(self) -> np.ndarray:
+        """The image of a missing sample: black, at the output size (upright)."""
+        w, h = self.size
+        if self.rotation % 180 == QUARTER_TURN_DEG:
+            w, h = h, w
+        return np.zeros((h, w, 3), dtype=np.uint8)
+
+
+class _Batch:
+    """The samples of one chunk being collected: images, times (NaN = missing), indices."""
+
+    def __init__(self) -> None:
+        self.images: list[np.ndarray] = []
+        self.times: list[float] = []
+        self.indices: list[int] = []
+
+    def add(self, image: np.ndarray, t: float, k: int) -> None:
+        self.images.append(image)
+        self.times.append(t)
+        self.indices.append(k)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def take(self, size: tuple[int, int], rotation: int) -> Frames:
+        out = _stack(self.images, self.times, self.indices, size, rotation)
+        self.images, self.times, self.indices = [], [], []
+        return out
+
 
 # Containers whose packet timestamps are frame counters in storage (decode) order, not presentation
 # times: the decoder's per-frame pts come out permuted (measured on both AVI test clips, with MPEG-4
@@ -318,31 +464,59 @@ _COUNTER_PTS_FORMATS = frozenset({"avi"})
 
 
 def _timed_frames(container: Any, stream: Any) -> Iterator[tuple[Any, float | None]]:
-    """Decode `stream` from the current position; yield (frame, presentation time in s or None)."""
+    """Decode `stream` from the current position; yield (frame, presentation time in s or None).
+
+    A packet the decoder refuses, or a frame it marks corrupt, yields (None, its time or None) and
+    decoding goes on with the next packet; a container that cannot be read further yields
+    (None, None) and ends."""
+    import av
+
     tb, origin = stream.time_base, _origin(stream)
     reorder = container.format is not None and container.format.name in _COUNTER_PTS_FORMATS
     pending: list[int] = []  # min-heap of packet timestamps not yet given to a frame (reorder only)
-    for packet in container.demux(stream):
+
+    def seconds(ts: int | None) -> float | None:
+        return float((ts - origin) * tb) if ts is not None else None
+
+    packets = container.demux(stream)
+    while True:
+        try:
+            packet = next(packets)
+        except StopIteration:
+            return
+        except (av.FFmpegError, OSError, ValueError):
+            yield None, None
+            return
         if reorder and packet.size and packet.pts is not None:
             heapq.heappush(pending, packet.pts)
-        for frame in stream.decode(packet):  # the final empty packet flushes the decoder
+        try:
+            frames = stream.decode(packet)  # the final empty packet flushes the decoder
+        except (av.FFmpegError, OSError, ValueError):
+            if reorder and packet.pts in pending:  # this packet will never give a frame
+                pending.remove(packet.pts)
+                heapq.heapify(pending)
+            yield None, seconds(packet.pts)
+            continue
+        for frame in frames:
             if reorder and pending:
                 ts = heapq.heappop(pending)
             else:
                 ts = frame.pts if frame.pts is not None else frame.dts
-            yield frame, (float((ts - origin) * tb) if ts is not None else None)
+            yield (None if frame.is_corrupt else frame), seconds(ts)
 
 
 class _PyAVBackend:
     """Sequential decode with FFmpeg through PyAV; exact timestamps, bounded memory."""
 
     def sample(self, path: Path, info: VideoInfo, fps: float, max_side: int | None,
-               chunk: int) -> Iterator[Frames]:
-        return self.sample_range(path, info, fps, max_side, chunk)
+               chunk: int, skipped: list[tuple[float, float]]) -> Iterator[Frames]:
+        return self.sample_range(path, info, fps, max_side, chunk, skipped=skipped)
 
     def sample_range(self, path: Path, info: VideoInfo, fps: float, max_side: int | None, chunk: int,
-                     k_start: int = 0, k_stop: int | None = None) -> Iterator[Frames]:
+                     k_start: int = 0, k_stop: int | None = None,
+                     skipped: list[tuple[float, float]] | None = None) -> Iterator[Frames]:
         """Samples k_start <= k < k_stop only; seeks to the keyframe before t_{k_start} when k_start > 0.
+        Stretches that could not be decoded are appended to `skipped` as (start_s, end_s).
 
         The whole file is one range in `sample`; benchmarks/bench_video.py decodes several ranges
         in parallel processes with it.
@@ -355,17 +529,26 @@ class _PyAVBackend:
             n_targets = min(n_targets, k_stop)
         convert = _Converter(_output_size(info, max_side), info.rotation)
         nominal_frame_s = 1.0 / info.fps if info.fps > 0 else 0.0
-        images: list[np.ndarray] = []
-        times: list[float] = []
-        indices: list[int] = []
+        batch = _Batch()
+        spans = skipped if skipped is not None else []
         k = k_start  # next target t_k = k * step
         prev, prev_t, prev_dur = None, 0.0, nominal_frame_s
+        # After a damaged packet (its error surfaces a few frames late with frame threads, so its
+        # own timestamp says little), the first hole in the decoded timeline is what was lost.
+        since_damage: int | None = None  # good frames decoded since the last damaged packet
+        hole_s = max(TIME_EPS_S, HOLE_FRACTION * nominal_frame_s)
+        blank: np.ndarray | None = None
 
-        def keep(frame: Any, t: float) -> None:
+        def missing() -> None:
+            nonlocal k, blank
+            if blank is None:
+                blank = convert.blank()
+            batch.add(blank, math.nan, k)
+            k += 1
+
+        def shown(frame: Any, t: float) -> None:
             nonlocal k
-            images.append(convert(frame))
-            times.append(t)
-            indices.append(k)
+            batch.add(convert(frame), t, k)
             k += 1
 
         with _open_pyav(path) as (container, stream):
@@ -376,40 +559,72 @@ class _PyAVBackend:
                 if k_start > 0:  # lands on the keyframe at or before t_{k_start}: exact from there
                     container.seek(_origin(stream) + int(math.floor(k_start * step / tb)), stream=stream,
                                    backward=True, any_frame=False)
-                # Sequential decode, no per-sample seeking: with long GOPs every seek re-decodes from
-                # a keyframe (measured 4x slower than decoding everything once).
-                for frame, t in _timed_frames(container, stream):
-                    if t is None:
-                        t = prev_t + prev_dur if prev is not None else 0.0
-                    if prev is not None and t <= prev_t:
-                        continue  # a duplicate or out-of-order timestamp cannot be "shown" later
-                    # Every target before this frame's time is showing `prev` (or, before the first
-                    # frame, the first frame).
-                    while k < n_targets and k * step < t - TIME_EPS_S:
-                        keep(prev if prev is not None else frame, prev_t if prev is not None else t)
-                        if len(images) >= chunk:
-                            yield _stack(images, times, indices, convert.size, info.rotation)
-                            images, times, indices = [], [], []
-                    if k >= n_targets:
-                        break
-                    prev, prev_t = frame, t
-                    prev_dur = float(frame.duration * tb) if frame.duration else nominal_frame_s
             except (av.FFmpegError, OSError, ValueError) as e:
-                raise VideoError(f"decoding {path} failed at t={prev_t:.3f} s: {_reason(e)} "
-                                 "(the file is damaged; re-encode or re-copy it)") from None
-        # End of stream: the last frame stays on screen until the video ends. Stop at its end
-        # rather than at the container's duration so a truncated file does not repeat its last
-        # frame for minutes.
+                raise VideoError(f"seeking in {path} failed: {_reason(e)} (the file is damaged; re-encode "
+                                 "or re-copy it)") from None
+            # Sequential decode, no per-sample seeking: with long GOPs every seek re-decodes from a
+            # keyframe (measured 4x slower than decoding everything once).
+            for frame, t in _timed_frames(container, stream):
+                if frame is None:
+                    since_damage = 0
+                    continue
+                if t is None:
+                    t = prev_t + prev_dur if prev is not None else 0.0
+                if prev is not None and t <= prev_t:
+                    continue  # a duplicate or out-of-order timestamp cannot be "shown" later
+                expected = prev_t + prev_dur if prev is not None else 0.0
+                hole = since_damage is not None and t > expected + hole_s
+                # Every target before this frame (before the hole, when one ends here) shows `prev`,
+                # or before the first frame, the first frame.
+                limit = expected if hole else t
+                while k < n_targets and k * step < limit - TIME_EPS_S:
+                    if prev is not None:
+                        shown(prev, prev_t)
+                    else:
+                        shown(frame, t)
+                    if len(batch) >= chunk:
+                        yield batch.take(convert.size, info.rotation)
+                if hole:  # nothing decodable was shown from `expected` to t: those samples are missing
+                    while k < n_targets and k * step < t - TIME_EPS_S:
+                        missing()
+                        if len(batch) >= chunk:
+                            yield batch.take(convert.size, info.rotation)
+                    spans.append((expected, t))
+                    since_damage = None
+                elif since_damage is not None:
+                    since_damage += 1
+                    if since_damage > DAMAGE_WINDOW_FRAMES:
+                        since_damage = None  # the decoder concealed it: no frame was lost
+                if k >= n_targets:
+                    break
+                prev, prev_t = frame, t
+                prev_dur = float(frame.duration * tb) if frame.duration else nominal_frame_s
         if prev is None:
-            raise VideoError(f"{path} contains no decodable video frame")
+            raise VideoError(f"{path} contains no decodable video frame (the file is damaged or in an "
+                             "unsupported format); re-encode or re-copy it")
         end = max(prev_t + prev_dur, 0.0)
-        while k < n_targets and k * step <= end + TIME_EPS_S:
-            keep(prev, prev_t)
-            if len(images) >= chunk:
-                yield _stack(images, times, indices, convert.size, info.rotation)
-                images, times, indices = [], [], []
-        if images:
-            yield _stack(images, times, indices, convert.size, info.rotation)
+        if since_damage is not None and k < n_targets:
+            # The stream ended in a damaged stretch: from the last good frame on, nothing is known.
+            while k < n_targets and k * step < end - TIME_EPS_S:
+                shown(prev, prev_t)
+                if len(batch) >= chunk:
+                    yield batch.take(convert.size, info.rotation)
+            if k < n_targets:
+                spans.append((end, max(end, info.duration_s)))
+            while k < n_targets:
+                missing()
+                if len(batch) >= chunk:
+                    yield batch.take(convert.size, info.rotation)
+        else:
+            # End of stream: the last frame stays on screen until the video ends. Stop at its end
+            # rather than at the container's duration so a truncated file does not repeat its last
+            # frame for minutes.
+            while k < n_targets and k * step <= end + TIME_EPS_S:
+                shown(prev, prev_t)
+                if len(batch) >= chunk:
+                    yield batch.take(convert.size, info.rotation)
+        if len(batch):
+            yield batch.take(convert.size, info.rotation)
 
     def frames_at(self, path: Path, info: VideoInfo, times_s: np.ndarray,
                   max_side: int | None) -> Frames:
@@ -433,7 +648,8 @@ class _PyAVBackend:
 
 
 class _PyAVCursor:
-    """Finds the frame shown at ascending times, seeking to a keyframe only when it pays."""
+    """Finds the frame shown at ascending times, seeking to a keyframe only when it pays. Damaged
+    packets are passed over: the frame shown is the last decodable one."""
 
     def __init__(self, container: Any, stream: Any) -> None:
         self.container, self.stream = container, stream
@@ -453,8 +669,8 @@ class _PyAVCursor:
     def _next(self) -> tuple[Any, float] | None:
         assert self._frames is not None
         for frame, t in self._frames:
-            if t is None:
-                continue  # a frame without any timestamp cannot be placed in time
+            if frame is None or t is None:
+                continue  # damaged, or without any timestamp: cannot be placed in time
             self.position = t
             return frame, t
         return None
@@ -512,6 +728,8 @@ class _DecordBackend:
             raise VideoError(f"{path} contains no decodable video frame (decord)")
         ts = np.asarray(vr.get_frame_timestamp(np.arange(n)), dtype=np.float64).reshape(n, -1)[:, 0]
         tolerance = 1.0 + (1.0 / info.fps if info.fps > 0 else 0.0)
+        if info.warnings and np.all(np.isfinite(ts)):  # the probe found a timestamp jump: keep what precedes it
+            ts = ts[: max(1, int(np.searchsorted(ts, info.duration_s + tolerance, side="right")))]
         ok = (np.all(np.isfinite(ts)) and ts[0] >= -tolerance and ts[-1] <= info.duration_s + tolerance
               and np.all(np.diff(ts) >= -TIME_EPS_S))
         if not ok:
@@ -519,10 +737,27 @@ class _DecordBackend:
                              "bug, e.g. with AVI files); use backend='pyav'")
         return ts
 
-    def sample(self, path: Path, info: VideoInfo, fps: float, max_side: int | None,
-               chunk: int) -> Iterator[Frames]:
+    @staticmethod
+    def _fetch(vr: Any, indices: list[int]) -> dict[int, np.ndarray]:
+        """The decodable frames among `indices` (one batch; frame by frame when the batch fails)."""
         import decord
 
+        if not indices:
+            return {}
+        try:
+            return dict(zip(indices, vr.get_batch(indices).asnumpy()))
+        except (decord.DECORDError, RuntimeError):
+            pass
+        out = {}
+        for i in indices:
+            try:
+                out[i] = vr[i].asnumpy()
+            except (decord.DECORDError, RuntimeError):
+                continue  # damaged: its samples are missing
+        return out
+
+    def sample(self, path: Path, info: VideoInfo, fps: float, max_side: int | None,
+               chunk: int, skipped: list[tuple[float, float]]) -> Iterator[Frames]:
         vr = self._reader(path, info, max_side)
         ts = self._timestamps(path, vr, info)
         frame_s = 1.0 / info.fps if info.fps > 0 else 0.0
@@ -530,40 +765,52 @@ class _DecordBackend:
         targets = targets[targets <= ts[-1] + frame_s + TIME_EPS_S]  # not past the last frame's end
         idx = np.clip(np.searchsorted(ts, targets + TIME_EPS_S, side="right") - 1, 0, len(ts) - 1)
         size = _output_size(info, max_side)
-        last: tuple[int, np.ndarray] | None = None  # the previous chunk's last frame
+        blank = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+        last: tuple[int, np.ndarray | None] | None = None  # the previous chunk's last frame
+        bad: set[int] = set()
         for start in range(0, len(idx), chunk):
             part = idx[start:start + chunk]
             # A frame shown at several sample times (long VFR gaps, fps above the video's) is
             # decoded once: decord decodes every index it is given, repeats included.
             unique, inverse = np.unique(part, return_inverse=True)
             fetch = [int(i) for i in unique if last is None or i != last[0]]
-            try:
-                decoded = dict(zip(fetch, vr.get_batch(fetch).asnumpy())) if fetch else {}
-            except (decord.DECORDError, RuntimeError) as e:
-                raise VideoError(f"decoding {path} failed near t={ts[part[0]]:.3f} s: {_reason(e)} "
-                                 "(the file is damaged; re-encode or re-copy it)") from None
+            decoded: dict[int, np.ndarray | None] = dict(self._fetch(vr, fetch))
+            bad.update(i for i in fetch if i not in decoded)
             if last is not None:
                 decoded.setdefault(last[0], last[1])
-            images = [decoded[int(i)] for i in unique[inverse]]
+            images = [decoded.get(int(i)) for i in unique[inverse]]
             last = (int(part[-1]), images[-1])
-            yield _stack(images, ts[part].tolist(), list(range(start, start + len(part))), size, 0)
+            times = [math.nan if im is None else float(ts[i]) for im, i in zip(images, part)]
+            yield _stack([blank if im is None else im for im in images], times,
+                         list(range(start, start + len(part))), size, 0)
+        for i in sorted(bad):  # each damaged frame's stretch: until the next frame starts
+            end = float(ts[i + 1]) if i + 1 < len(ts) else float(ts[i]) + frame_s
+            if skipped and skipped[-1][1] >= float(ts[i]) - TIME_EPS_S:
+                skipped[-1] = (skipped[-1][0], end)
+            else:
+                skipped.append((float(ts[i]), end))
 
     def frames_at(self, path: Path, info: VideoInfo, times_s: np.ndarray,
                   max_side: int | None) -> Frames:
-        import decord
-
         vr = self._reader(path, info, max_side)
         ts = self._timestamps(path, vr, info)
         idx = np.clip(np.searchsorted(ts, times_s + TIME_EPS_S, side="right") - 1, 0, len(ts) - 1)
         size = _output_size(info, max_side)
         if len(idx) == 0:
             return _stack([], [], [], size, info.rotation)
-        unique, inverse = np.unique(idx, return_inverse=True)
-        try:
-            batch = vr.get_batch(unique.tolist()).asnumpy()
-        except (decord.DECORDError, RuntimeError) as e:
-            raise VideoError(f"decoding {path} failed: {_reason(e)} (the file is damaged)") from None
-        return _stack(list(batch[inverse]), ts[idx].tolist(), list(range(len(idx))), size, 0)
+        unique = np.unique(idx).tolist()
+        decoded = self._fetch(vr, unique)
+        # A damaged frame: the next decodable one within FORWARD_DECODE_LIMIT_S stands in for it.
+        for i in unique:
+            j = i
+            while j not in decoded and j + 1 < len(ts) and ts[j + 1] - ts[i] <= FORWARD_DECODE_LIMIT_S:
+                j += 1
+                decoded.update(self._fetch(vr, [j]))
+            if j not in decoded:
+                raise VideoError(f"decoding {path} failed near t={ts[i]:.3f} s (the file is damaged; re-encode "
+                                 "it, or use backend='pyav', which decodes around damage)")
+            decoded[i] = decoded[j]
+        return _stack([decoded[int(i)] for i in idx], ts[idx].tolist(), list(range(len(idx))), size, 0)
 
 
 # Name -> implementation. The default is the backend that meets every requirement (exact times on
@@ -589,23 +836,27 @@ def _backend(name: str) -> _Backend:
 
 
 def sample(path: str | os.PathLike[str], fps: float = 1.0, max_side: int | None = None, chunk: int = 16,
-           backend: str = DEFAULT_BACKEND, *, info: VideoInfo | None = None) -> Iterator[Frames]:
+           backend: str = DEFAULT_BACKEND, *, info: VideoInfo | None = None,
+           skipped: list[tuple[float, float]] | None = None) -> Iterator[Frames]:
     """Yield the frames shown at t_k = k / fps seconds (k = 0, 1, ... while t_k <= duration), in chunks.
 
     Each Frames holds at most `chunk` frames: images [n, H, W, 3] uint8 RGB upright, scaled so that
     max(H, W) <= max_side when given (aspect kept); times_s [n] float64 real presentation time (s)
-    of each frame (the last frame with pts <= t_k, the first frame for t_k before it); indices [n]
-    int64 = k. Memory is bounded by one chunk. `info` (from `probe`) skips probing again.
-    Raises VideoError for unreadable files and for decode errors midway (naming the time).
+    of each frame (the last frame with pts <= t_k, the first frame for t_k before it), NaN for a
+    missing sample (one in a stretch that could not be decoded; its image is black and must not be
+    used); indices [n] int64 = k. Memory is bounded by one chunk. `info` (from `probe`) skips
+    probing again. `skipped`: a list that receives every stretch (start_s, end_s) decoding skipped.
+    fps must not exceed the video's own frame rate (`check_sampling_rate`).
+    Raises VideoError for unreadable files and for a file with no decodable frame.
     """
-    fps = _check_fps(fps)
     max_side = _check_max_side(max_side)
     if int(chunk) < 1:
         raise ConfigError(f"chunk must be at least 1 frame, got {chunk}")
     impl = _backend(backend)
     p = _check_path(path)
     info = info if info is not None else probe(p)
-    return impl.sample(p, info, fps, max_side, int(chunk))
+    fps = check_sampling_rate(info, fps)
+    return impl.sample(p, info, fps, max_side, int(chunk), skipped if skipped is not None else [])
 
 
 def frames_at(path: str | os.PathLike[str], times_s: Sequence[float] | np.ndarray, max_side: int | None = None,
@@ -614,7 +865,8 @@ def frames_at(path: str | os.PathLike[str], times_s: Sequence[float] | np.ndarra
     the CLIP filtering frames). Seeks to the keyframe before each time and decodes forward.
 
     Returns Frames with images [n, H, W, 3] uint8 RGB upright (max(H, W) <= max_side when given),
-    times_s [n] the real presentation times of the returned frames, indices [n] = 0..n-1.
+    times_s [n] the real presentation times of the returned frames, indices [n] = 0..n-1. A time
+    past the end gives the last frame; in a damaged stretch, the last decodable frame before it.
     """
     max_side = _check_max_side(max_side)
     times = np.asarray(times_s, dtype=np.float64).reshape(-1)
@@ -623,6 +875,8 @@ def frames_at(path: str | os.PathLike[str], times_s: Sequence[float] | np.ndarra
     impl = _backend(backend)
     p = _check_path(path)
     info = info if info is not None else probe(p)
+    # Past the end every time shows the last frame: clipping keeps seek offsets finite.
+    times = np.clip(times, 0.0, max(info.duration_s, 0.0) + 1.0)
     return impl.frames_at(p, info, times, max_side)
 
 

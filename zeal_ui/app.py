@@ -20,8 +20,14 @@ DEFAULT_MAX_DURATION_MIN = 240.0
 DEFAULT_CONCURRENCY = 4  # light UI handlers per event at once; model runs are limited to one in demo.py
 
 
+# The app's own limits: any positive size or length up to these (minutes, MB).
+UPLOAD_MB_RANGE = (0.0, 1e6)
+DURATION_MIN_RANGE = (0.0, 1e5)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    from zeal.config import ENV_SETTINGS, list_presets
+    from zeal.cli import PORT_RANGE, ranged
+    from zeal.config import ENV_SETTINGS, FPS_RANGE, Range, list_presets
 
     env_lines = "\n".join(f"  {name:22s} {text}" for name, text in ENV_SETTINGS.items())
     parser = argparse.ArgumentParser(
@@ -33,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                "  python app.py --lvlm /models/llava-onevision-qwen2-7b-ov-hf \\\n"
                "                --clip-model EVA02-L-14 --clip-pretrained /models/eva02_l14.bin")
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=None,
+    parser.add_argument("--port", type=ranged(PORT_RANGE), default=None,
                         help=f"port (default {DEFAULT_PORT}, or the next free one)")
     parser.add_argument("--share", action="store_true", help="also open a public Gradio share link (off)")
     parser.add_argument("--preset", choices=list_presets(), default=None,
@@ -44,7 +50,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--clip-config", default=None, metavar="FILE.json",
                         help="register a custom open_clip architecture (model config JSON) before loading; "
                              "--clip-model then names it (the file's stem)")
-    parser.add_argument("--fps", type=float, default=None, help="frames sampled per second (default 1)")
+    parser.add_argument("--fps", type=ranged(FPS_RANGE, " frames per second"), default=None,
+                        help="frames sampled per second (default 1; at most a video's own frame rate)")
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: auto)")
     parser.add_argument("--cache-dir", default=None, help="score cache folder (default: $ZEAL_CACHE_DIR "
                                                           "or ~/.cache/zeal)")
@@ -54,9 +61,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work-dir", default=None,
                         help="the app's own folder for uploads in transit and the default project "
                              "(default: <system temp>/zeal-app)")
-    parser.add_argument("--max-upload-mb", type=float, default=DEFAULT_MAX_UPLOAD_MB,
+    parser.add_argument("--max-upload-mb", type=ranged(Range(*UPLOAD_MB_RANGE, open_lo=True), " MB"),
+                        default=DEFAULT_MAX_UPLOAD_MB,
                         help=f"largest accepted upload in MB (default {DEFAULT_MAX_UPLOAD_MB:g})")
-    parser.add_argument("--max-duration-min", type=float, default=DEFAULT_MAX_DURATION_MIN,
+    parser.add_argument("--max-duration-min", type=ranged(Range(*DURATION_MIN_RANGE, open_lo=True), " minutes"),
+                        default=DEFAULT_MAX_DURATION_MIN,
                         help=f"longest video analysed, minutes (default {DEFAULT_MAX_DURATION_MIN:g})")
     parser.add_argument("--no-browser", action="store_true",
                         help="do not open a browser tab (one opens only when a display exists)")

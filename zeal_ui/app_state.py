@@ -59,6 +59,12 @@ class AppState:
             path = self._media.get(token)
         return path if path is not None and path.is_file() else None
 
+    def server_folders(self) -> list[Path]:
+        """The server's own folders that no message in the browser should show (zeal_ui.notices)."""
+        from zeal_ui.notices import upload_folder
+
+        return [upload_folder(), self.downloads, self.project.root / "media"]
+
     def download_folder(self) -> Path:
         """A fresh folder for one export's files, outside the project: Gradio copies what a handler
         returns into its own cache and serves it from there, under a content hash."""

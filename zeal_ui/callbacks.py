@@ -15,10 +15,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from zeal.config import LLMConfig, list_presets, preset_info
+from zeal.config import TOP_K_RANGE, LLMConfig, list_presets, preset_info
 from zeal.errors import ModelError, QueryError, ZealError
 from zeal.review import NOT_REJECTED, select
 from zeal.types import ACCEPTED
+from zeal_ui import notices
 from zeal_ui.app_state import AppState
 
 log = logging.getLogger(__name__)
@@ -37,14 +38,10 @@ def _gr():
     return gr
 
 
-def _error(exc: BaseException, secret: str | None = None) -> Exception:
-    """An engine error as the gr.Error the page shows (one line, secret removed)."""
-    message = str(exc) or type(exc).__name__
-    if secret:
-        message = message.replace(secret, "***")
-    return _gr().Error(message)
-
-
+def _error(exc: BaseException | str, secret: str | None = None, folders=()) -> Exception:
+    """An engine error as the gr.Error the page shows (one line of text, secret removed, no server
+    folder; see zeal_ui.notices)."""
+    return notices.error(str(exc) or type(exc).__name__, folders, secret)
 
 
 def models_markdown(pipeline) -> str:
@@ -198,12 +195,19 @@ class Callbacks:
             self._save_settings()
 
     def status(self, note: str = "") -> str:
-        """The line under the list of videos: what the last action did (the list shows the rest)."""
-        if note:
-            return note
-        if not self.project.videos:
-            return "No video yet: upload videos or add a folder; then choose classes."
-        return "" if self._settings_ready() else "Choose classes and fill their questions: the videos are scored then."
+        """The line under the list of videos: what the last action did (the list shows the rest), as
+        the HTML of its text (user strings in it stay text)."""
+        if not note and not self.project.videos:
+            note = "No video yet: upload videos or add a folder; then choose classes."
+        elif not note and not self._settings_ready():
+            note = "Choose classes and fill their questions: the videos are scored then."
+        return notices.as_html(note, self.state.server_folders())
+
+    def _error(self, exc: BaseException | str, secret: str | None = None) -> Exception:
+        return _error(exc, secret, self.state.server_folders())
+
+    def _warn(self, message: str) -> None:
+        notices.warning(message, self.state.server_folders())
 
     # --- 1. videos -----------------------------------------------------------------------------
     def _add(self, paths: Sequence[str], copy: bool) -> str:
@@ -222,9 +226,11 @@ class Callbacks:
             except ZealError as exc:
                 refused.append(str(exc).replace(str(path), name))
                 continue
+            for w in info.warnings:  # e.g. a timestamp jump: analysed as far as the frames go
+                self._warn(f"{name}: {w}")
             (known if not new else added if entry.status in ("new", "failed") else back).append(entry)
         if refused and not (added or back or known):  # nothing came in: one clear error, nothing changed
-            raise _gr().Error("Not added: " + "; ".join(refused))
+            raise self._error("Not added: " + "; ".join(refused))
         ready = self._settings_ready()
         if added and ready and self.state.queue:
             self.state.queue.enqueue([e.id for e in added])
@@ -247,13 +253,16 @@ class Callbacks:
 
     def add_folder(self, folder: str | None):
         """Every video file of a folder on the server, read in place. Outputs: status, panel."""
-        gr = _gr()
         root = Path(str(folder or "").strip()).expanduser()
-        if not str(folder or "").strip() or not root.is_dir():
-            raise gr.Error(f"{root} is not a folder on the server: give the full path of a folder of videos")
+        try:
+            usable = bool(str(folder or "").strip()) and root.is_dir()
+        except OSError:  # a name too long for the file system, or a folder that cannot be read
+            usable = False
+        if not usable:
+            raise self._error(f"{root} is not a folder on the server: give the full path of a folder of videos")
         paths = sorted(str(p) for p in root.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
         if not paths:
-            raise gr.Error(f"{root} holds no video file ({', '.join(VIDEO_SUFFIXES)})")
+            raise self._error(f"{root} holds no video file ({', '.join(VIDEO_SUFFIXES)})")
         return self.status(self._add(paths, copy=False)), panel_signal()
 
     # --- 2. classes and questions ---------------------------------------------------------------
@@ -295,17 +304,30 @@ class Callbacks:
             self.project.settings.classes = [r[0].strip() for r in rows if r[0].strip()]
             self._save_settings()
 
+    def _top_k(self, top_k: Any) -> int:
+        """The top-k field as a whole number within its range, else a gr.Error naming the range."""
+        if top_k is None or top_k == "":
+            return self.project.settings.top_k
+        try:
+            value = float(top_k)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if not TOP_K_RANGE.holds(value):
+            raise self._error(f"CLIP's top-k is {top_k!r}: give {TOP_K_RANGE.describe()}")
+        return int(value)
+
     def set_options(self, known: bool, top_k: float):
+        k = self._top_k(top_k)
         with self.project.lock:
             self.project.settings.known_classes = bool(known)
-            self.project.settings.top_k = max(1, int(top_k or 1))
+            self.project.settings.top_k = k
             self._save_settings()
 
     def _save_settings(self) -> None:
         try:
             self.project.save()
         except ZealError as exc:
-            raise _error(exc) from None
+            raise self._error(exc) from None
 
     def _settings_ready(self) -> bool:
         st = self.project.settings
@@ -323,7 +345,7 @@ class Callbacks:
         try:
             qs = QuerySet.load(path)
         except ZealError as exc:
-            raise _error(exc) from None
+            raise self._error(exc) from None
         with self.project.lock:
             self.project.settings.queries.update({q.name: {"start": q.start, "end": q.end, "description": q.description}
                                                   for q in qs})
@@ -345,9 +367,9 @@ class Callbacks:
             qs = generate_queries(names, LLMConfig(base_url=(base_url or "").strip(), model=(model or "").strip()),
                                   api_key=key)
         except ZealError as exc:
-            raise _error(exc, key) from None
+            raise self._error(exc, key) from None
         except Exception as exc:  # a client library failure must not echo the key either
-            raise _error(RuntimeError(f"LLM request failed: {type(exc).__name__}: {exc}"), key) from None
+            raise self._error(f"LLM request failed: {type(exc).__name__}: {exc}", key) from None
         rows = [[q.name, q.start, q.end, q.description] for q in qs]
         self.set_questions(rows)
         return rows
@@ -360,20 +382,23 @@ class Callbacks:
         vid = current if current in self.project.videos else next((e.id for e in self.project.entries()), None)
         path = self.project.video_path(vid) if vid else None
         if path is None:
-            raise gr.Error("add a video first (upload one or add a folder): CLIP ranks the classes for a video")
+            raise self._error("add a video first (upload one or add a folder): CLIP ranks the classes for a video")
         names = self.library_choices(library)
+        k = self._top_k(top_k)
         try:
-            ranked = self.pipeline.rank_classes(str(path), names)
+            with self.pipeline.cache.watch() as cache_notes:
+                ranked = self.pipeline.rank_classes(str(path), names)
         except ModelError as exc:
-            raise _error(exc) from None  # the engine's message names the model and the fix
+            raise self._error(exc) from None  # the engine's message names the model and the fix
         except ZealError as exc:
-            raise _error(exc) from None
-        k = max(1, int(top_k or 1))
+            raise self._error(str(exc).replace(str(path), self.project.videos[vid].name)) from None
+        for note in cache_notes.messages:  # the cache is not needed to rank, but the user should know
+            self._warn(note)
         chosen = set(classes or [])
         labels = [(f"{n} ({v:.3f})", n) for n, v in ranked]
         ticked = [n for n, _ in ranked[:k] if n not in chosen]
-        text = (f"CLIP's ranking of {library} for {self.project.videos[vid].name}: tick the classes to add, then "
-                "press *Add ticked classes* (nothing is removed).")
+        text = (notices.as_html(f"CLIP's ranking of {library} for {self.project.videos[vid].name}: tick the classes "
+                                "to add, then press") + " <em>Add ticked classes</em> (nothing is removed).")
         return gr.update(choices=labels, value=ticked, visible=True), text
 
     def add_ticked(self, ticked: Sequence[str] | None, classes: Sequence[str] | None, table: Any):
@@ -389,23 +414,32 @@ class Callbacks:
         try:
             qs = queries_from_table(table)
         except ZealError as exc:
-            raise _error(exc) from None
-        path = self.state.download_folder() / "queries.json"
-        qs.save(path)
+            raise self._error(exc) from None
+        try:
+            path = qs.save(self._downloads() / "queries.json")
+        except OSError as exc:
+            raise self._error(f"cannot write queries.json ({exc.strerror or exc}): the server's download folder "
+                              "is full or read-only") from None
         return str(path)
+
+    def _downloads(self) -> Path:
+        try:
+            return self.state.download_folder()
+        except OSError as exc:
+            raise self._error(f"cannot prepare the download ({exc.strerror or exc}): the server's download folder "
+                              "is full or read-only; free some space there") from None
 
     # --- 3. scoring ----------------------------------------------------------------------------
     def score(self, current: str | None, table: Any):
         """Score the open video again (first in the queue, in the background) with the questions as
         they are now; every interval a person touched stays. Outputs: status, panel signal."""
-        gr = _gr()
         self.set_questions(table)
         try:
             queries_from_table(table)
         except ZealError as exc:
-            raise _error(exc) from None
+            raise self._error(exc) from None
         if current not in self.project.videos:
-            raise gr.Error("open a video first: click its name in the list of videos")
+            raise self._error("open a video first: click its name in the list of videos")
         self.state.queue.enqueue([current], front=True)
         name = self.project.videos[current].name
         return self.status(f"{name} is first in the scoring queue; the Review tab shows it when it is done "
@@ -417,7 +451,7 @@ class Callbacks:
         try:
             queries_from_table(table)
         except ZealError as exc:
-            raise _error(exc) from None
+            raise self._error(exc) from None
         ids = [e.id for e in self.project.entries() if e.status in ("new", "failed")]
         self.state.queue.enqueue(ids)
         return self.status(f"{len(ids)} video(s) queued for scoring." if ids else "Every video is scored or queued."), \
@@ -425,8 +459,8 @@ class Callbacks:
 
     def cancel(self):
         stopped = self.state.queue.cancel() if self.state.queue else None
-        _gr().Info("Stopping: the run ends after the current chunk of frames; its scores are kept in the cache."
-                   if stopped else "Nothing is being scored.")
+        notices.info("Stopping: the run ends after the current chunk of frames; its scores are kept in the cache."
+                     if stopped else "Nothing is being scored.")
 
     def load_ground_truth(self, path: str | None):
         """Ground truth for the project's videos, matched by file name. Outputs: status."""
@@ -437,7 +471,7 @@ class Callbacks:
         try:
             matched = self.project.set_ground_truth(load_ground_truth(path))
         except ZealError as exc:
-            raise _error(exc) from None
+            raise self._error(exc) from None
         listing = ", ".join(f"{name} ({n})" for name, n in matched.items())
         return self.status(f"Ground truth loaded for {len(matched)} video(s): {listing}. Reopen a video to see it.")
 
@@ -448,7 +482,6 @@ class Callbacks:
         media_url: where web tools (Label Studio, VIA) fetch the videos (see zeal.export)."""
         import warnings
 
-        gr = _gr()
         from zeal.errors import ExportWarning
         from zeal.export import export
         from zeal.project import export_project
@@ -457,7 +490,7 @@ class Callbacks:
         which = PROPOSAL_CHOICES.get(proposals or "", "review")
         formats = list(formats or EXPORT_DEFAULT)
         prefix = (media_url or "").strip() or None
-        out_dir = self.state.download_folder()
+        out_dir = self._downloads()
         empty = False
         try:
             with warnings.catch_warnings(record=True) as caught:
@@ -467,10 +500,10 @@ class Callbacks:
                                            media_url=prefix)
                 else:
                     if current not in self.project.videos:
-                        raise gr.Error("open a video first (or export the whole project)")
+                        raise self._error("open a video first (or export the whole project)")
                     rec = self.project.record(current)
                     if rec.result is None:
-                        raise gr.Error("nothing to export yet: this video is not scored")
+                        raise self._error("nothing to export yet: this video is not scored")
                     with rec.lock:
                         paths = [p for fmt in formats
                                  for p in export(rec.result, fmt, out_dir, states=states, proposals=which,
@@ -478,10 +511,10 @@ class Callbacks:
                                                  media_url=prefix)]
                         empty = not select(rec.result, states, which)
         except ZealError as exc:
-            raise _error(exc) from None
+            raise self._error(exc) from None
         for w in {str(c.message) for c in caught if issubclass(c.category, ExportWarning)}:
-            gr.Warning(w)
+            self._warn(w)
         if empty:
-            gr.Warning("The export holds no interval: accept some in the Review tab first, or choose "
+            self._warn("The export holds no interval: accept some in the Review tab first, or choose "
                        "'accepted + unreviewed'.")
         return [str(p) for p in paths]

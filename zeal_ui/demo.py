@@ -115,7 +115,8 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                             examples_btn = gr.Button("Add the two example clips", size="sm", elem_id="zeal-examples")
                         gt_file = gr.UploadButton("Load ground truth… (JSON or CSV)", file_types=[".json", ".csv"],
                                                   elem_id="zeal-gt", size="sm")
-                        status = gr.Markdown(cb.status(), elem_id="zeal-status")
+                        # HTML of escaped text (Callbacks.status): a class or file name never becomes markup
+                        status = gr.HTML(cb.status(), elem_id="zeal-status")
                     with gr.Column(scale=5):
                         with gr.Row():
                             library = gr.Dropdown(libraries, value=default_library, label="Class library", scale=1)
@@ -130,7 +131,7 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                         with gr.Accordion("Propose classes with CLIP", open=False):
                             propose_btn = gr.Button("Rank the library's classes for the open video", size="sm",
                                                     elem_id="zeal-propose", elem_classes="zeal-mouse-only")
-                            ranking_text = gr.Markdown()
+                            ranking_text = gr.HTML()
                             ranking = gr.CheckboxGroup([], label="CLIP's ranking (score)", visible=False,
                                                        elem_id="zeal-ranking")
                             add_ranked = gr.Button("Add ticked classes", size="sm", elem_id="zeal-add-ranked")
@@ -141,17 +142,20 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
                         with gr.Accordion("Load / save questions, or write them with an LLM", open=False):
                             with gr.Row():
                                 with gr.Column():
-                                    qfile = gr.UploadButton("Load a query JSON…", file_types=[".json"])
+                                    qfile = gr.UploadButton("Load a query JSON…", file_types=[".json"], elem_id="zeal-load-queries")
                                     qsave = gr.Button("Save questions as JSON")
                                 qdownload = gr.File(label="questions.json", interactive=False, height=100)
                             with gr.Row():
                                 base_url = gr.Textbox(label="LLM base URL", value=pipeline.config.llm.base_url,
-                                                      placeholder="https://api.openai.com/v1 or http://localhost:8000/v1")
+                                                      placeholder="https://api.openai.com/v1 or http://localhost:8000/v1",
+                                                      elem_id="zeal-llm-url")
                                 llm_model = gr.Textbox(label="LLM model", value=pipeline.config.llm.model,
-                                                       placeholder="gpt-4o")
+                                                       placeholder="gpt-4o", elem_id="zeal-llm-model")
                                 api_key = gr.Textbox(label="API key (used once, never stored)", type="password",
-                                                     placeholder=f"empty: ${pipeline.config.llm.api_key_env}")
-                            llm_btn = gr.Button("Generate questions with LLM", elem_classes="zeal-mouse-only")
+                                                     placeholder=f"empty: ${pipeline.config.llm.api_key_env}",
+                                                     elem_id="zeal-llm-key")
+                            llm_btn = gr.Button("Generate questions with LLM", elem_classes="zeal-mouse-only",
+                                                elem_id="zeal-llm")
                         with gr.Row():
                             run_btn = gr.Button("Score the open video again", variant="primary", elem_id="zeal-run",
                                                 scale=3, elem_classes="zeal-mouse-only")
@@ -215,8 +219,11 @@ def create_demo(pipeline, project: str | Path | Project | None = None, limits: A
         qfile.upload(cb.load_queries, [qfile, classes], [classes, qtable], api_visibility="private")
         qsave.click(cb.save_queries, [qtable], [qdownload], api_visibility="private")
         # The key leaves the page once submitted, whether the call worked or not.
-        llm_btn.click(cb.generate_with_llm, [qtable, base_url, llm_model, api_key], [qtable],
-                      api_visibility="private").then(lambda: "", None, [api_key], api_visibility="private")
+        # (Gradio's page does not run a .then() after a handler that raised: .failure() covers that case)
+        llm_call = llm_btn.click(cb.generate_with_llm, [qtable, base_url, llm_model, api_key], [qtable],
+                                 api_visibility="private")
+        llm_call.success(lambda: "", None, [api_key], api_visibility="private")
+        llm_call.failure(lambda: "", None, [api_key], api_visibility="private")
         refresh_workspace(run_btn.click(cb.score, [current, qtable], [status, panel], api_name="score",
                                         js=FLUSH_EDITS_JS))
         refresh_workspace(all_btn.click(cb.score_all, [qtable], [status, panel], api_name="score_all"))

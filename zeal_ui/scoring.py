@@ -144,7 +144,7 @@ class ScoringQueue:
             project.set_status(vid, self._settled(vid), 0.0, "cancelled; the frames scored so far are cached and reused")
             return
         except ZealError as exc:  # a model that cannot load says which and how to get it
-            project.set_status(vid, "failed", 0.0, str(exc))
+            project.set_status(vid, "failed", 0.0, self._shown(str(exc), path, entry.name))
             return
         rec = project.record(vid)
         with rec.lock:
@@ -158,8 +158,17 @@ class ScoringQueue:
             except OSError as exc:
                 log.warning("result of %s not saved: %s", vid, exc)
         note = "scored" if first else f"re-scored: {report.sentence()}"
+        # What the run worked around (skipped stretches, a timestamp jump, an unusable score cache)
+        # is part of the outcome the list of videos shows.
+        note = self._shown("; ".join([note, *fresh.run.warnings]), path, entry.name)
         entry.scored_at = time.time()
         project.set_status(vid, self._settled(vid), 1.0, note)
+
+    def _shown(self, message: str, path, name: str) -> str:
+        """A message for the page: the video by its name, no folder of the project's media."""
+        from zeal_ui.notices import plain
+
+        return plain(message.replace(str(path), name), [self.project.root / "media"])
 
     def _settled(self, vid: str) -> str:
         """The status of a video that is not being scored: from what its record holds."""
