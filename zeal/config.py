@@ -60,12 +60,19 @@ class ProposalParams:
 @dataclass
 class VideoConfig:
     """How frames are taken from the video. fps: samples per second; max_side: longest side in
-    pixels after decode (None keeps the original); backend: "pyav" or "decord"; chunk: frames per chunk."""
+    pixels after decode (None keeps the original); backend: "pyav" or "decord"; chunk: frames per chunk;
+    decode_ahead: chunks a background thread decodes while the models score the current one (0 decodes
+    and scores in turn; memory holds at most decode_ahead + 2 chunks)."""
 
     fps: float = 1.0
     max_side: int | None = 768
     backend: str = "pyav"
     chunk: int = 16
+    decode_ahead: int = 2
+
+    def __post_init__(self) -> None:
+        if self.decode_ahead < 0:
+            raise ConfigError(f"decode_ahead must be 0 (no background decoding) or more chunks, got {self.decode_ahead}")
 
 
 @dataclass
@@ -240,7 +247,7 @@ def with_overrides(config: ZealConfig, **sections: dict[str, Any]) -> ZealConfig
 
 # Settings that change how fast a run goes but not a single score or interval: left out of a
 # result's run key, so a run resumed with other batch sizes still counts as the same run.
-SPEED_ONLY = {"video": ("chunk",), "clip": ("device", "batch_size"),
+SPEED_ONLY = {"video": ("chunk", "decode_ahead"), "clip": ("device", "batch_size"),
               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight", "request_timeout_s", "max_retries")}
 
 
