@@ -31,12 +31,14 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from zeal.config import parse_image_budget
 from zeal.errors import ModelError
 from zeal.scorers import chat_messages
 from zeal.scorers.answers import check_mode, resolve_answer_ids
 from zeal.scorers.availability import lvlm_status, require_obtainable
 from zeal.scorers.device import resolve_device
 from zeal.scorers.identity import fingerprint, with_answers
+from zeal.scorers.image_budget import apply_image_budget
 
 # Keys of a processor's output that hold one value per token (truncated to the prefix).
 PER_TOKEN_KEYS = ("input_ids", "attention_mask", "mm_token_type_ids", "token_type_ids")
@@ -87,19 +89,23 @@ class LVLMScorer:
     `weights_id` then names the weights (`model_id` adds how the answer is read).
     frames_per_batch: frames whose prefixes run together; texts_per_batch: suffixes per forward
     (None = all); both shrink automatically when the GPU runs out of memory. answer_spellings: "all" or
-    "exact" (see zeal.scorers.answers). `stats` counts calls, frames and (frame, text) pairs scored.
+    "exact" (see zeal.scorers.answers). image_budget: "full", "base" or a pixel count, applied through
+    the processor's own options (zeal.scorers.image_budget; LLaVA-OneVision's grid is also set on the
+    model, so a model passed in is changed). `stats` counts calls, frames and (frame, text) pairs scored.
     """
 
     def __init__(self, model: Any, processor: Any, weights_id: str, frames_per_batch: int = 4,
-                 texts_per_batch: int | None = None, answer_spellings: str = "all") -> None:
+                 texts_per_batch: int | None = None, answer_spellings: str = "all",
+                 image_budget: str | int = "full") -> None:
         if frames_per_batch < 1 or (texts_per_batch is not None and texts_per_batch < 1):
             raise ModelError(f"frames_per_batch={frames_per_batch} and texts_per_batch={texts_per_batch} "
                              "must be at least 1")
         self.model = model.eval()
-        self.processor = processor
+        self.image_budget = parse_image_budget(image_budget)
+        self.processor = apply_image_budget(model, processor, self.image_budget)
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.weights_id = weights_id
-        self.model_id = with_answers(weights_id, answer_spellings)
+        self.model_id = with_answers(weights_id, answer_spellings, self.image_budget)
         self.frames_per_batch = frames_per_batch
         self.texts_per_batch = texts_per_batch
         self.answer_ids = resolve_answer_ids(self.tokenizer, weights_id, answer_spellings, _model_type(model))
@@ -117,7 +123,8 @@ class LVLMScorer:
     # ---------------------------------------------------------------- loading
     @classmethod
     def from_pretrained(cls, name_or_path: str, device: str = "auto", dtype: str = "auto",
-                        frames_per_batch: int = 4, answer_spellings: str = "all") -> "LVLMScorer":
+                        frames_per_batch: int = 4, answer_spellings: str = "all",
+                        image_budget: str | int = "full") -> "LVLMScorer":
         """Load a local folder, or a hub id from the local Hugging Face cache (downloaded first when the
         hub is reachable). A model that is not here and cannot be downloaded is one short ModelError
         within seconds (see zeal.scorers.availability)."""
@@ -155,7 +162,7 @@ class LVLMScorer:
                              " the weights and the processor files, or a complete Hugging Face cache entry") from error
         model.to(torch_device)
         return cls(model, processor, fingerprint(name_or_path), frames_per_batch=frames_per_batch,
-                   answer_spellings=answer_spellings)
+                   answer_spellings=answer_spellings, image_budget=image_budget)
 
     # ---------------------------------------------------------------- prompts
     def render(self, text: str) -> str:
