@@ -58,6 +58,9 @@ def test_a_budget_never_raises_the_models_own_size_and_leaves_a_given_processor_
     assert one_crop.processor.image_processor.image_grid_pinpoints == [[28, 28]]
     assert onevision.processor.image_processor.image_grid_pinpoints == points  # a copy was changed
     assert onevision.model.config.image_grid_pinpoints == [[28, 28]]  # the model undoes that tiling
+    again = LVLMScorer(onevision.model, onevision.processor, onevision.weights_id)  # full: its own grid back
+    assert onevision.model.config.image_grid_pinpoints == points
+    np.testing.assert_allclose(again.p_yes([FRAME], TEXTS), onevision.p_yes_reference([FRAME], TEXTS), atol=1e-4)
 
 
 def test_the_budget_is_part_of_the_cache_key(tiny, data_dir, tmp_path):

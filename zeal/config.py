@@ -121,6 +121,8 @@ class LVLMConfig:
     """The vision-language model that answers the questions.
 
     model: a Hugging Face id or local folder, or "openai:MODEL@BASE_URL[,BASE_URL...]" for a server.
+    dtype: "auto" (bfloat16 on CUDA, float32 on the CPU), "fast" (as auto, but bfloat16 on a CPU that
+    computes it natively: AMX or AVX512-BF16) or a dtype's name.
     answer_spellings: "all" (every single-token spelling of yes/no counts) or "exact" (the one spelling
     the published code reads for the architecture; see zeal.scorers.answers).
     max_in_flight, request_timeout_s, max_retries: apply to a server only (requests in flight over
@@ -229,11 +231,12 @@ _PRESETS: dict[str, Preset] = {
                    lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", frames_per_batch=8)),
         approx_size_gb=2.0),
     # For a machine without a GPU: the smallest LVLM we support, shown one 512 px view of each frame
-    # (no image splitting: 64 image tokens), and the small ViT-B-32 CLIP (49 patches per frame).
+    # (no image splitting: 64 image tokens), in bfloat16 where the CPU computes it natively (AMX,
+    # AVX512-BF16: ~3x float32), and the small ViT-B-32 CLIP (49 patches per frame).
     "cpu": Preset(
         "ViT-B-32 CLIP + SmolVLM-256M, one crop per frame: for a laptop or a machine without a GPU.",
         ZealConfig(clip=ClipConfig("ViT-B-32", "datacomp_xl_s13b_b90k"),
-                   lvlm=LVLMConfig("HuggingFaceTB/SmolVLM-256M-Instruct", image_budget="base")),
+                   lvlm=LVLMConfig("HuggingFaceTB/SmolVLM-256M-Instruct", image_budget="base", dtype="fast")),
         approx_size_gb=1.1),
 }
 # With a GPU the app and the CLI start with DEFAULT_PRESET, without one with NO_GPU_PRESET, unless the

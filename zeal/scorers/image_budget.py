@@ -16,8 +16,8 @@ A budget only ever lowers what the model does by default, never raises it. A mod
 no such option (one fixed-size crop, e.g. LLaVA-1.5) is left as it is.
 
 `apply_image_budget` returns a processor whose image processor is a changed copy (the given one stays
-as it was); for LLaVA-OneVision it also sets the model's own `image_grid_pinpoints`, which the model
-reads to undo the tiling, so that the two agree.
+as it was); for LLaVA-OneVision it also sets the model's own `image_grid_pinpoints` (under any budget,
+"full" included), which the model reads to undo the tiling, so that the two agree.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ BASE_PIXELS = 384 * 384
 def apply_image_budget(model: Any, processor: Any, budget: str | int) -> Any:
     """The processor to use under `budget` ("full", "base" or a pixel count); see the module doc."""
     budget = parse_image_budget(budget)
-    if budget == "full":
-        return processor
     image_processor = getattr(processor, "image_processor", None)
+    if budget == "full":
+        if getattr(image_processor, "image_grid_pinpoints", None):  # a model an earlier budget changed
+            _share_grid(model, image_processor.image_grid_pinpoints)
+        return processor
     rule = _rule(model, image_processor)
     if rule is None:
         log.info("image_budget=%s has no effect on %s: its processor has no image size option",
@@ -74,9 +76,14 @@ def _grid_points(model: Any, image_processor: Any, budget: str | int) -> None:
     limit = crop[0] * crop[1] if budget == "base" else int(budget)
     points = [list(p) for p in image_processor.image_grid_pinpoints if p[0] * p[1] <= limit] or [crop]
     image_processor.image_grid_pinpoints = points
+    _share_grid(model, points)
+
+
+def _share_grid(model: Any, points: list) -> None:
+    """The model undoes the processor's tiling with its own copy of the grid: the two must agree."""
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "image_grid_pinpoints"):
-        config.image_grid_pinpoints = [list(p) for p in points]  # the model undoes the processor's tiling
+        config.image_grid_pinpoints = [list(p) for p in points]
 
 
 def _splitting(model: Any, image_processor: Any, budget: str | int) -> None:

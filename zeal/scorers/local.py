@@ -61,15 +61,33 @@ def _is_oom(error: BaseException) -> bool:
     return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
 
 
+def native_bf16_cpu() -> bool:
+    """Whether this CPU multiplies bfloat16 matrices in hardware (AMX or AVX512-BF16). There bfloat16
+    runs about 3x faster than float32 (204 vs 66 GFLOP/s measured on a 2-core Xeon with AMX); elsewhere
+    it is emulated, and slower."""
+    for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(getattr(torch, "cpu", None), name, None)
+        try:
+            if check is not None and check():
+                return True
+        except Exception:  # a torch build without the probe: assume no
+            continue
+    return False
+
+
 def _pick_dtype(dtype: str | torch.dtype, device: torch.device) -> torch.dtype:
+    """"auto": bfloat16 on CUDA (float16 without bf16 support), float16 on MPS, float32 on the CPU;
+    "fast": as auto, but bfloat16 on a CPU that computes it natively; or a dtype's name."""
     if isinstance(dtype, torch.dtype):
         return dtype
+    if dtype == "fast":
+        dtype = "bfloat16" if device.type == "cpu" and native_bf16_cpu() else "auto"
     if dtype != "auto":
         try:
             return {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16,
                     "fp16": torch.float16, "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}[dtype]
         except KeyError:
-            raise ModelError(f"unknown dtype {dtype!r}: use auto, float32, float16 or bfloat16") from None
+            raise ModelError(f"unknown dtype {dtype!r}: use auto, fast, float32, float16 or bfloat16") from None
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type == "mps":
