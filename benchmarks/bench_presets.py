@@ -86,6 +86,7 @@ SIGLIP_SO400M_384 = dict(hidden_size=1152, intermediate_size=4304, num_hidden_la
                          image_size=384, patch_size=14)  # [siglip]
 SIGLIP_B16_512 = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
                       image_size=512, patch_size=16)  # [smol256]
+SMOLVLM_PROCESSOR = dict(scale_factor=4, image_seq_len=64, longest_edge=4 * 512, tile=512)  # [smol256]
 DIMS = {
     "llava-hf/llava-onevision-qwen2-7b-ov-hf": LVLMDims(
         "LLaVA-OneVision-7B", "llava_onevision", SIGLIP_SO400M_384,
@@ -95,19 +96,17 @@ DIMS = {
         "LLaVA-OneVision-0.5B", "llava_onevision", SIGLIP_SO400M_384,
         dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
              num_key_value_heads=2, tie_word_embeddings=True)),  # [ov05b]
-    "HuggingFaceTB/SmolVLM-256M-Instruct": LVLMDims(
-        "SmolVLM-256M-Instruct", "idefics3", SIGLIP_B16_512,
-        dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
-             num_key_value_heads=3, head_dim=64), dict(scale_factor=4, image_seq_len=64, longest_edge=4 * 512,
-                                                       tile=512)),  # [smol256]
-}
-# Compared for the cpu preset (not a preset): the next size up.
-CANDIDATES = {
     "HuggingFaceTB/SmolVLM-500M-Instruct": LVLMDims(
         "SmolVLM-500M-Instruct", "idefics3", SIGLIP_B16_512,
         dict(hidden_size=960, intermediate_size=2560, num_hidden_layers=32, num_attention_heads=15,
-             num_key_value_heads=5, head_dim=64), dict(scale_factor=4, image_seq_len=64, longest_edge=4 * 512,
-                                                       tile=512)),  # [smol500]
+             num_key_value_heads=5, head_dim=64, tie_word_embeddings=False), SMOLVLM_PROCESSOR),  # [smol500]
+}
+# Compared for the cpu preset (not a preset): the next size down.
+CANDIDATES = {
+    "HuggingFaceTB/SmolVLM-256M-Instruct": LVLMDims(
+        "SmolVLM-256M-Instruct", "idefics3", SIGLIP_B16_512,
+        dict(hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
+             num_key_value_heads=3, head_dim=64, tie_word_embeddings=False), SMOLVLM_PROCESSOR),  # [smol256]
 }
 
 

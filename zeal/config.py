@@ -230,14 +230,15 @@ _PRESETS: dict[str, Preset] = {
         ZealConfig(clip=ClipConfig("ViT-B-16", "laion2b_s34b_b88k"),
                    lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", frames_per_batch=8)),
         approx_size_gb=2.0),
-    # For a machine without a GPU: the smallest LVLM we support, shown one 512 px view of each frame
-    # (no image splitting: 64 image tokens), in bfloat16 where the CPU computes it natively (AMX,
-    # AVX512-BF16: ~3x float32), and the small ViT-B-32 CLIP (49 patches per frame).
+    # For a machine without a GPU: SmolVLM-500M shown one 512 px view of each frame (no image
+    # splitting: 64 image tokens), in bfloat16 where the CPU computes it natively (AMX, AVX512-BF16:
+    # ~3x float32), and the small ViT-B-32 CLIP (49 patches per frame). SmolVLM-256M shares its vision
+    # tower, which is most of a frame's cost, so it was only ~15% faster in benchmarks/bench_presets.py.
     "cpu": Preset(
-        "ViT-B-32 CLIP + SmolVLM-256M, one crop per frame: for a laptop or a machine without a GPU.",
+        "ViT-B-32 CLIP + SmolVLM-500M, one crop per frame: for a laptop or a machine without a GPU.",
         ZealConfig(clip=ClipConfig("ViT-B-32", "datacomp_xl_s13b_b90k"),
-                   lvlm=LVLMConfig("HuggingFaceTB/SmolVLM-256M-Instruct", image_budget="base", dtype="fast")),
-        approx_size_gb=1.1),
+                   lvlm=LVLMConfig("HuggingFaceTB/SmolVLM-500M-Instruct", image_budget="base", dtype="fast")),
+        approx_size_gb=1.6),
 }
 # With a GPU the app and the CLI start with DEFAULT_PRESET, without one with NO_GPU_PRESET, unless the
 # user chose one (--preset, ZEAL_PRESET).
