@@ -109,14 +109,18 @@ def test_repropose_needs_no_model_and_keeps_human_intervals(tiny, video, tmp_pat
 
 def test_cancel_keeps_partial_scores_and_the_rerun_resumes(tiny, video, tmp_path):
     cfg = make_config(tiny, "qwen2_vl", tmp_path / "cache")
-    calls = {"n": 0}
+    scored = {"frames": 0}
 
-    def cancel_after_two_chunks():
-        calls["n"] += 1
-        return calls["n"] > 2
+    def progress(stage, done, total):
+        if stage == "scoring frames":
+            scored["frames"] = done
+
+    def cancel_after_two_chunks():  # asked before each chunk and while waiting for the decoder
+        return scored["frames"] >= 8
 
     with pytest.raises(Cancelled):
-        ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True, cancel=cancel_after_two_chunks)
+        ZealPipeline.from_config(cfg).run(video, classes=CLASSES, known_classes=True, progress=progress,
+                                          cancel=cancel_after_two_chunks)
     entries = list(Path(cfg.cache_dir).rglob("*.npz"))
     assert entries, "a cancelled run must leave its partial scores in the cache"
     partial = [ScoreCache(cfg.cache_dir).get(p.stem) for p in entries]

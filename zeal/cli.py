@@ -102,17 +102,21 @@ def _register_clip_config(path: str) -> str:
 
 
 def _build_config(args: argparse.Namespace, default_preset: str | None = None):
-    """ZealConfig from preset (--preset, else default_preset, else $ZEAL_PRESET or balanced), ZEAL_*
-    environment variables and the model flags."""
-    from zeal.config import build_config
+    """ZealConfig from preset (--preset, else default_preset, else $ZEAL_PRESET, else balanced with a
+    GPU and cpu without, which is said on stderr), ZEAL_* environment variables and the model flags."""
+    from zeal.config import build_config, choose_preset
 
     clip_model = args.clip_model
     if args.clip_config:
         registered = _register_clip_config(args.clip_config)
         clip_model = clip_model or registered
-    return build_config(preset=args.preset or default_preset, lvlm=args.lvlm, clip_model=clip_model,
+    choice = choose_preset(args.preset or default_preset, device=args.device)
+    if choice.notice:
+        print(f"zeal: {choice.notice}", file=sys.stderr)
+    return build_config(preset=choice.name, lvlm=args.lvlm, clip_model=clip_model,
                         clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
-                        device=args.device, max_in_flight=args.max_in_flight)
+                        device=args.device, max_in_flight=args.max_in_flight,
+                        image_budget=getattr(args, "image_budget", None))
 
 
 def _load_queries(args: argparse.Namespace, default_library: str | None = None):
@@ -229,14 +233,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    """The presets, their models and download sizes, and the environment variables."""
-    from zeal.config import ENV_SETTINGS, list_presets, preset_info
+    """The presets, their models and download sizes, the default on this machine, and the environment
+    variables."""
+    from zeal.config import ENV_SETTINGS, choose_preset, list_presets, preset_info
 
     for name in list_presets():
         info = preset_info(name)
         cfg = info.config
         print(f"{name:<9} ~{info.approx_size_gb:g} GB  {info.description}")
-        print(f"{'':<9} CLIP {cfg.clip.model} ({cfg.clip.pretrained}), LVLM {cfg.lvlm.model}")
+        print(f"{'':<9} CLIP {cfg.clip.model} ({cfg.clip.pretrained}), LVLM {cfg.lvlm.model}, "
+              f"image budget {cfg.lvlm.image_budget}")
+    choice = choose_preset()
+    why = choice.notice.split(":")[0] if choice.notice else ("ZEAL_PRESET" if os.environ.get("ZEAL_PRESET") else
+                                                             "a GPU is here")
+    print(f"\nDefault here: {choice.name} ({why}; --preset chooses another)")
     print("\nEnvironment (flags override them):")
     for var, what in ENV_SETTINGS.items():
         print(f"  {var:<21} {what}")
@@ -369,8 +379,12 @@ def cmd_eval(argv: list[str]) -> int:
 def _model_flags() -> argparse.ArgumentParser:
     p = _Parser(add_help=False)
     g = p.add_argument_group("models and sampling (flags override ZEAL_* environment variables)")
-    g.add_argument("--preset", help="paper, balanced or light (see `zeal presets`); default: $ZEAL_PRESET or balanced")
+    g.add_argument("--preset", help="paper, balanced, light or cpu (see `zeal presets`); default: $ZEAL_PRESET, "
+                                    "else balanced with a GPU and cpu without")
     g.add_argument("--lvlm", help="LVLM: Hugging Face id, local folder, or openai:MODEL@BASE_URL")
+    g.add_argument("--image-budget", metavar="full|base|PIXELS",
+                   help="image tokens per frame: full (the model's own), base (one crop, no tiling: about half "
+                        "the tokens of LLaVA-OneVision's full), or at most PIXELS pixels (default: the preset's)")
     g.add_argument("--clip-model", help="open_clip model name, e.g. EVA02-L-14")
     g.add_argument("--clip-pretrained", help="open_clip pretrained tag or local checkpoint file")
     g.add_argument("--clip-config", metavar="FILE.json",
@@ -418,6 +432,8 @@ def cmd_serve_ls(args: argparse.Namespace) -> int:
     """ZEAL as a Label Studio ML backend (see zeal.labelstudio)."""
     from zeal.labelstudio.command import serve_ls
 
+    if args.queries:  # bad input is one error line, before anything else is said
+        _existing_file(args.queries, "query file")
     return serve_ls(args, _build_config(args))
 
 

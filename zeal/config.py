@@ -10,7 +10,7 @@ import math
 import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from zeal.errors import ConfigError
 
@@ -23,6 +23,23 @@ PAPER_PROMPT_TEMPLATE = "\nThis is a frame from a video of {label}.\n{question} 
 # description (as the published stage 3 does).
 FILTER_TEXTS = ("name", "description")
 ANSWER_SPELLINGS = ("all", "exact")
+# LVLMConfig.image_budget: the model's own image size ("full"), one crop ("base"), or at most a number
+# of pixels (see zeal.scorers.image_budget).
+IMAGE_BUDGETS = ("full", "base")
+MIN_IMAGE_BUDGET_PIXELS = 28 * 28  # one token of Qwen2-VL (a 2x2 block of 14 px patches)
+
+
+def parse_image_budget(value: str | int) -> str | int:
+    """"full", "base", or a pixel count (an int, or digits as a flag or an environment variable gives
+    them). ConfigError naming the choices otherwise."""
+    if isinstance(value, str) and value.strip().lower() in IMAGE_BUDGETS:
+        return value.strip().lower()
+    text = str(value).strip().replace("_", "")
+    if isinstance(value, bool) or not text.isdigit() or int(text) < MIN_IMAGE_BUDGET_PIXELS:
+        raise ConfigError(f"image_budget must be 'full' (the model's own image size), 'base' (one crop, no "
+                          f"tiling) or a number of pixels of at least {MIN_IMAGE_BUDGET_PIXELS} (e.g. 401408), "
+                          f"got {value!r}")
+    return int(text)
 
 
 @dataclass(frozen=True)
@@ -68,7 +85,7 @@ PROPOSAL_RANGES = {
     "candidate_gap": Range(1, 100_000, whole=True),
 }
 FPS_RANGE = Range(0.0, 1000.0, open_lo=True)  # a video's own rate bounds it further (zeal.video)
-VIDEO_RANGES = {"fps": FPS_RANGE, "chunk": Range(1, 4096, whole=True)}
+VIDEO_RANGES = {"fps": FPS_RANGE, "chunk": Range(1, 4096, whole=True), "decode_ahead": Range(0, 64, whole=True)}
 MAX_SIDE_RANGE = Range(1, 65536, whole=True)
 TOP_K_RANGE = Range(1, 200, whole=True)  # at most MAX_CLASSES classes are analysed
 CLIP_RANGES = {"top_k": TOP_K_RANGE, "n_filter_frames": Range(1, 1000, whole=True),
@@ -108,12 +125,15 @@ class ProposalParams:
 @dataclass
 class VideoConfig:
     """How frames are taken from the video. fps: samples per second; max_side: longest side in
-    pixels after decode (None keeps the original); backend: "pyav" or "decord"; chunk: frames per chunk."""
+    pixels after decode (None keeps the original); backend: "pyav" or "decord"; chunk: frames per chunk;
+    decode_ahead: chunks a background thread decodes while the models score the current one (0 decodes
+    and scores in turn; memory holds at most decode_ahead + 2 chunks)."""
 
     fps: float = 1.0
     max_side: int | None = 768
     backend: str = "pyav"
     chunk: int = 16
+    decode_ahead: int = 2
 
     def __post_init__(self) -> None:
         check_ranges("video", self, VIDEO_RANGES)
@@ -150,10 +170,15 @@ class LVLMConfig:
     """The vision-language model that answers the questions.
 
     model: a Hugging Face id or local folder, or "openai:MODEL@BASE_URL[,BASE_URL...]" for a server.
+    dtype: "auto" (bfloat16 on CUDA, float32 on the CPU), "fast" (as auto, but bfloat16 on a CPU that
+    computes it natively: AMX or AVX512-BF16) or a dtype's name.
     answer_spellings: "all" (every single-token spelling of yes/no counts) or "exact" (the one spelling
     the published code reads for the architecture; see zeal.scorers.answers).
     max_in_flight, request_timeout_s, max_retries: apply to a server only (requests in flight over
     all its URLs; seconds per request; retries of a failed request).
+    image_budget: how much of each frame a local model sees: "full" (its own default), "base" (one crop,
+    no tiling or splitting) or at most that many pixels (see zeal.scorers.image_budget); a server
+    applies its own (vLLM: --mm-processor-kwargs).
     """
 
     model: str = "llava-hf/llava-onevision-qwen2-7b-ov-hf"
@@ -165,11 +190,13 @@ class LVLMConfig:
     request_timeout_s: float = 60.0
     max_retries: int = 5
     answer_spellings: str = "all"
+    image_budget: str | int = "full"
 
     def __post_init__(self) -> None:
         if self.answer_spellings not in ANSWER_SPELLINGS:
             raise ConfigError(f"answer_spellings must be one of {ANSWER_SPELLINGS}, got {self.answer_spellings!r}")
         check_ranges("lvlm", self, LVLM_RANGES)
+        self.image_budget = parse_image_budget(self.image_budget)
 
 
 @dataclass
@@ -256,7 +283,20 @@ _PRESETS: dict[str, Preset] = {
         ZealConfig(clip=ClipConfig("ViT-B-16", "laion2b_s34b_b88k"),
                    lvlm=LVLMConfig("llava-hf/llava-onevision-qwen2-0.5b-ov-hf", frames_per_batch=8)),
         approx_size_gb=2.0),
+    # For a machine without a GPU: SmolVLM-500M shown one 512 px view of each frame (no image
+    # splitting: 64 image tokens), in bfloat16 where the CPU computes it natively (AMX, AVX512-BF16:
+    # ~3x float32), and the small ViT-B-32 CLIP (49 patches per frame). SmolVLM-256M shares its vision
+    # tower, which is most of a frame's cost, so it was only ~15% faster in benchmarks/bench_presets.py.
+    "cpu": Preset(
+        "ViT-B-32 CLIP + SmolVLM-500M, one crop per frame: for a laptop or a machine without a GPU.",
+        ZealConfig(clip=ClipConfig("ViT-B-32", "datacomp_xl_s13b_b90k"),
+                   lvlm=LVLMConfig("HuggingFaceTB/SmolVLM-500M-Instruct", image_budget="base", dtype="fast")),
+        approx_size_gb=1.6),
 }
+# With a GPU the app and the CLI start with DEFAULT_PRESET, without one with NO_GPU_PRESET, unless the
+# user chose one (--preset, ZEAL_PRESET).
+DEFAULT_PRESET = "balanced"
+NO_GPU_PRESET = "cpu"
 
 
 def list_presets() -> list[str]:
@@ -297,7 +337,7 @@ def with_overrides(config: ZealConfig, **sections: dict[str, Any]) -> ZealConfig
 
 # Settings that change how fast a run goes but not a single score or interval: left out of a
 # result's run key, so a run resumed with other batch sizes still counts as the same run.
-SPEED_ONLY = {"video": ("chunk",), "clip": ("device", "batch_size"),
+SPEED_ONLY = {"video": ("chunk", "decode_ahead"), "clip": ("device", "batch_size"),
               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight", "request_timeout_s", "max_retries")}
 
 
@@ -314,28 +354,60 @@ def result_settings(config: ZealConfig) -> dict[str, Any]:
 
 # Environment variables that point the app and the CLI at models (flags take precedence).
 ENV_SETTINGS = {
-    "ZEAL_PRESET": "preset name (paper, balanced, light)",
+    "ZEAL_PRESET": "preset name (paper, balanced, light, cpu; default: balanced with a GPU, cpu without)",
     "ZEAL_LVLM": "LVLM: Hugging Face id, local folder, or openai:MODEL@BASE_URL",
+    "ZEAL_IMAGE_BUDGET": "image tokens per frame: full, base (one crop) or a pixel count",
     "ZEAL_CLIP_MODEL": "open_clip model name, e.g. EVA02-L-14",
     "ZEAL_CLIP_PRETRAINED": "open_clip pretrained tag or local checkpoint file",
     "ZEAL_CACHE_DIR": "where per-frame scores are cached",
 }
 
 
+@dataclass(frozen=True)
+class PresetChoice:
+    """The preset a run starts from; notice: a sentence for the user when it was chosen for them."""
+
+    name: str
+    notice: str = ""
+
+
+def choose_preset(preset: str | None = None, device: str | None = None,
+                  gpu_present: Callable[[], bool] | None = None) -> PresetChoice:
+    """The preset the app and the CLI start from: the one given, else $ZEAL_PRESET, else DEFAULT_PRESET
+    when a GPU is here (gpu_present(), default: zeal.scorers.device.gpu_present) and NO_GPU_PRESET when
+    none is (or device="cpu" was asked for), with a notice that says so."""
+    chosen = preset or os.environ.get("ZEAL_PRESET")
+    if chosen:
+        preset_info(chosen)  # an unknown name fails here, naming the presets
+        return PresetChoice(chosen)
+    if gpu_present is None:
+        from zeal.scorers.device import gpu_present
+    if str(device or "auto").split(":")[0] != "cpu" and gpu_present():
+        return PresetChoice(DEFAULT_PRESET)
+    cfg = _PRESETS[NO_GPU_PRESET].config
+    why = "device cpu asked for" if str(device or "").startswith("cpu") else "no GPU found"
+    return PresetChoice(NO_GPU_PRESET, f"{why}: starting with the `{NO_GPU_PRESET}` preset ({cfg.lvlm.model}, "
+                                       f"image budget {cfg.lvlm.image_budget}, CLIP {cfg.clip.model}); choose "
+                                       "another with --preset or ZEAL_PRESET (`zeal presets` lists them)")
+
+
 def build_config(preset: str | None = None, lvlm: str | None = None, clip_model: str | None = None,
                  clip_pretrained: str | None = None, fps: float | None = None,
                  cache_dir: str | None = None, device: str | None = None,
-                 max_in_flight: int | None = None) -> ZealConfig:
-    """The configuration the app and the CLI run with: a preset, then the ZEAL_* environment
-    variables, then explicit arguments (flags), each overriding the one before."""
+                 max_in_flight: int | None = None, image_budget: str | int | None = None) -> ZealConfig:
+    """The configuration the app and the CLI run with: a preset (see `choose_preset`), then the ZEAL_*
+    environment variables, then explicit arguments (flags), each overriding the one before."""
     env = os.environ
-    config = get_preset(preset or env.get("ZEAL_PRESET", "balanced"))
+    config = get_preset(choose_preset(preset, device).name)
     lvlm = lvlm or env.get("ZEAL_LVLM")
     clip_model = clip_model or env.get("ZEAL_CLIP_MODEL")
     clip_pretrained = clip_pretrained or env.get("ZEAL_CLIP_PRETRAINED")
+    image_budget = image_budget if image_budget is not None else env.get("ZEAL_IMAGE_BUDGET")
     overrides: dict[str, dict[str, Any]] = {"lvlm": {}, "clip": {}, "video": {}}
     if lvlm:
         overrides["lvlm"]["model"] = lvlm
+    if image_budget not in (None, ""):
+        overrides["lvlm"]["image_budget"] = parse_image_budget(image_budget)
     if clip_model:
         overrides["clip"]["model"] = clip_model
     if clip_pretrained:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import os
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +32,10 @@ CancelFn = Callable[[], bool]
 
 # A long run writes its partial curves to the cache this often, so a crash loses at most this much.
 FLUSH_INTERVAL_S = 20.0
+# While the scorer waits for the decoder, it asks cancel() this often; the decoder thread looks this
+# often whether it should stop.
+CANCEL_POLL_S = 0.05
+CANCELLED_MESSAGE = "analysis cancelled; frames scored so far are cached and will be reused"
 
 
 class Cancelled(ZealError):
@@ -291,7 +296,9 @@ class ZealPipeline:
     def _stream(self, video, info, text_series: dict[str, _Series], emb_series: _Series | None,
                 report: ProgressFn, cancel: CancelFn | None, skipped: list | None = None) -> np.ndarray:
         """Decode the video once, computing every missing frame of every series; returns times [N]
-        (NaN for a sample that could not be decoded). `skipped` receives the stretches decoding skipped."""
+        (NaN for a sample that could not be decoded). `skipped` receives the stretches decoding skipped.
+        Chunks are decoded ahead in a background thread (VideoConfig.decode_ahead), so the decoder
+        and the models work at the same time; chunks are scored, and the cache written, in order."""
         v = self.config.video
         total = video_io.expected_samples(info, v.fps)
         all_series = [*text_series.values(), *([emb_series] if emb_series else [])]
@@ -305,30 +312,34 @@ class ZealPipeline:
                 if n:
                     self.cache.put(s.key, s.values()[:n], times[:n], complete and n == len(times))
 
+        def decode():
+            return video_io.sample(video, fps=v.fps, max_side=v.max_side, chunk=v.chunk, backend=v.backend,
+                                   info=info, skipped=skipped)
+
         try:
-            for chunk in video_io.sample(video, fps=v.fps, max_side=v.max_side, chunk=v.chunk, backend=v.backend,
-                                         info=info, skipped=skipped):
-                if cancel is not None and cancel():
-                    raise Cancelled("analysis cancelled; frames scored so far are cached and will be reused")
-                i0, n = int(chunk.indices[0]), len(chunk)
-                times_parts.append(chunk.times_s)
-                if emb_series is not None and emb_series.count < i0 + n:
-                    off = max(0, emb_series.count - i0)
-                    emb_series.parts.append(self.clip.embed_images(list(chunk.images[off:])))
-                    emb_series.count = i0 + n
-                by_offset: dict[int, list[str]] = {}
-                for text, s in text_series.items():
-                    if s.count < i0 + n:
-                        by_offset.setdefault(max(0, s.count - i0), []).append(text)
-                for off, batch in by_offset.items():
-                    scores = self.lvlm.p_yes(list(chunk.images[off:]), batch)
-                    for j, text in enumerate(batch):
-                        text_series[text].parts.append(np.asarray(scores[:, j], dtype=np.float64))
-                        text_series[text].count = i0 + n
-                report("scoring frames", i0 + n, max(total, i0 + n))
-                if time.monotonic() - last_flush > FLUSH_INTERVAL_S:
-                    flush(complete=False)
-                    last_flush = time.monotonic()
+            with _DecodeAhead(decode, v.decode_ahead, cancel) as chunks:
+                for chunk in chunks:
+                    if cancel is not None and cancel():
+                        raise Cancelled(CANCELLED_MESSAGE)
+                    i0, n = int(chunk.indices[0]), len(chunk)
+                    times_parts.append(chunk.times_s)
+                    if emb_series is not None and emb_series.count < i0 + n:
+                        off = max(0, emb_series.count - i0)
+                        emb_series.parts.append(self.clip.embed_images(list(chunk.images[off:])))
+                        emb_series.count = i0 + n
+                    by_offset: dict[int, list[str]] = {}
+                    for text, s in text_series.items():
+                        if s.count < i0 + n:
+                            by_offset.setdefault(max(0, s.count - i0), []).append(text)
+                    for off, batch in by_offset.items():
+                        scores = self.lvlm.p_yes(list(chunk.images[off:]), batch)
+                        for j, text in enumerate(batch):
+                            text_series[text].parts.append(np.asarray(scores[:, j], dtype=np.float64))
+                            text_series[text].count = i0 + n
+                    report("scoring frames", i0 + n, max(total, i0 + n))
+                    if time.monotonic() - last_flush > FLUSH_INTERVAL_S:
+                        flush(complete=False)
+                        last_flush = time.monotonic()
         except BaseException:
             flush(complete=False)
             raise
@@ -340,6 +351,88 @@ def _video_path(video: object) -> str:
     if isinstance(video, (str, os.PathLike)) and str(video).strip():
         return str(video)
     raise ConfigError(f"video must be the path of a video file, got {video!r}")
+
+
+class _DecodeAhead:
+    """The chunks of `decode()` in order, decoded by a background thread at most `depth` chunks ahead
+    of the consumer (depth 0: decoded in the consumer's thread, one chunk at a time).
+
+    A decoding error reaches the consumer as soon as the chunks decoded before it are taken, as it
+    would without the thread; while the consumer waits for a chunk it asks cancel() every
+    CANCEL_POLL_S and raises Cancelled at once. Leaving the `with` block (normally, by an error or a
+    cancel) stops the thread: it decodes nothing after the chunk it is on.
+    """
+
+    _CHUNK, _END, _ERROR = "chunk", "end", "error"
+
+    def __init__(self, decode: Callable[[], Iterable], depth: int, cancel: CancelFn | None) -> None:
+        self._decode, self._depth, self._cancel = decode, depth, cancel
+        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Iterable:
+        if self._depth == 0:
+            return self._decode()
+        self._thread = threading.Thread(target=self._produce, name="zeal-decode-ahead", daemon=True)
+        self._thread.start()
+        return self._consume()
+
+    def __exit__(self, *exc_info) -> None:
+        if self._thread is None:
+            return
+        self._stop.set()
+        self._drain()
+        # A producer waiting on the full queue ends within CANCEL_POLL_S; one in the middle of a chunk
+        # finishes that chunk, drops it and ends by itself: a cancel does not wait for it.
+        self._thread.join(2 * CANCEL_POLL_S)
+        self._drain()
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self._queue.get_nowait()
+        except queue.Empty:
+            pass
+
+    def _put(self, item: tuple) -> bool:
+        """Hand one item to the consumer; False when asked to stop first."""
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=CANCEL_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
+        chunks = None
+        try:
+            chunks = iter(self._decode())
+            for chunk in chunks:
+                if not self._put((self._CHUNK, chunk)):
+                    return
+            self._put((self._END, None))
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._put((self._ERROR, error))
+        finally:
+            close = getattr(chunks, "close", None)
+            if close is not None:  # the decoder's file is closed by the thread that used it
+                close()
+
+    def _consume(self):
+        while True:
+            try:
+                kind, value = self._queue.get(timeout=CANCEL_POLL_S)
+            except queue.Empty:
+                if self._cancel is not None and self._cancel():
+                    raise Cancelled(CANCELLED_MESSAGE) from None
+                continue
+            if kind == self._END:
+                return
+            if kind == self._ERROR:
+                raise value
+            yield value
 
 
 def _resolve_queries(classes: Sequence[str] | str | None, queries: QuerySet | None) -> QuerySet:

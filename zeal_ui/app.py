@@ -43,8 +43,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help=f"port (default {DEFAULT_PORT}, or the next free one)")
     parser.add_argument("--share", action="store_true", help="also open a public Gradio share link (off)")
     parser.add_argument("--preset", choices=list_presets(), default=None,
-                        help="model preset (default: $ZEAL_PRESET or balanced)")
+                        help="model preset (default: $ZEAL_PRESET, else balanced with a GPU and cpu without)")
     parser.add_argument("--lvlm", default=None, help="LVLM: Hugging Face id, local folder, or openai:MODEL@URL")
+    parser.add_argument("--image-budget", default=None, metavar="full|base|PIXELS",
+                        help="image tokens per frame: full (the model's own), base (one crop, no tiling) or at "
+                             "most PIXELS pixels (default: the preset's)")
     parser.add_argument("--clip-model", default=None, help="open_clip model name, e.g. EVA02-L-14")
     parser.add_argument("--clip-pretrained", default=None, help="open_clip pretrained tag or local checkpoint")
     parser.add_argument("--clip-config", default=None, metavar="FILE.json",
@@ -81,7 +84,7 @@ def register_clip_config(path: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from zeal.config import build_config
+    from zeal.config import build_config, choose_preset
     from zeal.errors import ZealError
 
     work_dir = Path(args.work_dir or Path(tempfile.gettempdir()) / "zeal-app").expanduser()
@@ -91,9 +94,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.clip_config:
             name = register_clip_config(args.clip_config)
             args.clip_model = args.clip_model or name
-        config = build_config(args.preset, lvlm=args.lvlm, clip_model=args.clip_model,
+        choice = choose_preset(args.preset, device=args.device)
+        if choice.notice:
+            print(choice.notice, flush=True)
+        config = build_config(choice.name, lvlm=args.lvlm, clip_model=args.clip_model,
                               clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
-                              device=args.device)
+                              device=args.device, image_budget=args.image_budget)
     except ZealError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -52,25 +52,32 @@ def models_markdown(pipeline) -> str:
     def where(status) -> str:
         return status.where if status.present else "**missing**"
 
-    lines = ["| preset | models | download | LVLM | CLIP |", "|---|---|---|---|---|"]
+    from zeal.config import NO_GPU_PRESET
+    from zeal.scorers.device import gpu_present
+
+    lines = ["| preset | models | image budget | download | LVLM | CLIP |", "|---|---|---|---|---|---|"]
     for name in list_presets():
         p = preset_info(name)
         c = p.config
         lvlm, clip = model_availability(c)
-        lines.append(f"| **{name}** | {c.lvlm.model} + {c.clip.model} ({c.clip.pretrained}) | "
+        lines.append(f"| **{name}** | {c.lvlm.model} + {c.clip.model} ({c.clip.pretrained}) | {c.lvlm.image_budget} | "
                      f"~{p.approx_size_gb:g} GB | {where(lvlm)} | {where(clip)} |")
     cfg = pipeline.config
     loaded = pipeline.models_loaded()
     lvlm, clip = model_availability(cfg)
+    gpu = gpu_present()
     lines += ["", "**In use by this app**",
-              f"- LVLM: `{cfg.lvlm.model}` ({lvlm.where}; {'loaded' if loaded['lvlm'] else 'loads on first run'})",
+              f"- device: {'a GPU' if gpu else f'no GPU found, the CPU (the `{NO_GPU_PRESET}` preset is the one made for it, and the default without `--preset`)'}",
+              f"- LVLM: `{cfg.lvlm.model}`, image budget {cfg.lvlm.image_budget} ({lvlm.where}; "
+              f"{'loaded' if loaded['lvlm'] else 'loads on first run'})",
               f"- CLIP: `{cfg.clip.model}` / `{cfg.clip.pretrained}` ({clip.where}; "
               f"{'loaded' if loaded['clip'] else 'loads on first use'})",
               f"- sampling: {cfg.video.fps:g} frames per second, frames scaled to at most "
               f"{cfg.video.max_side or 'full'} px; score cache: `{cfg.cache_dir}`"]
     lines += [f"- **{s.role.upper()} missing**: {s.fix}" for s in (lvlm, clip) if not s.present]
     lines += ["", "Models load on first use. To use other weights, restart with `--preset`, `--lvlm`, "
-              "`--clip-model`, `--clip-pretrained` (or the ZEAL_* variables): `python app.py --help`."]
+              "`--image-budget`, `--clip-model`, `--clip-pretrained` (or the ZEAL_* variables): "
+              "`python app.py --help`."]
     return "\n".join(lines)
 
 

@@ -14,6 +14,7 @@ libraries when built.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, Protocol, Sequence, runtime_checkable
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -22,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from zeal.config import ClipConfig, LVLMConfig
 
 REMOTE_PREFIX = "openai:"
+log = logging.getLogger(__name__)
 
 
 def is_remote(spec: str) -> bool:
@@ -78,6 +80,9 @@ def build_lvlm(config: "LVLMConfig") -> PYesScorer:
     if is_remote(config.model):
         from zeal.scorers.remote import RemoteScorer
 
+        if config.image_budget != "full":
+            log.warning("image_budget=%s applies to local models only: the server %s sizes images itself "
+                        "(vLLM: --mm-processor-kwargs)", config.image_budget, config.model)
         return RemoteScorer.from_spec(config.model, max_in_flight=config.max_in_flight,
                                       timeout_s=config.request_timeout_s, max_retries=config.max_retries,
                                       answer_spellings=config.answer_spellings)
@@ -85,7 +90,7 @@ def build_lvlm(config: "LVLMConfig") -> PYesScorer:
 
     return LVLMScorer.from_pretrained(config.model, device=config.device, dtype=config.dtype,
                                       frames_per_batch=config.frames_per_batch,
-                                      answer_spellings=config.answer_spellings)
+                                      answer_spellings=config.answer_spellings, image_budget=config.image_budget)
 
 
 def local_lvlm_model_id(config: "LVLMConfig") -> str:
@@ -94,7 +99,7 @@ def local_lvlm_model_id(config: "LVLMConfig") -> str:
 
     if is_remote(config.model):
         raise ValueError("a server's model id comes from the server: build the scorer and read its model_id")
-    return lvlm_model_id(config.model, config.answer_spellings)
+    return lvlm_model_id(config.model, config.answer_spellings, config.image_budget)
 
 
 def build_clip(config: "ClipConfig") -> ClipScorerLike:

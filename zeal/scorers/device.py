@@ -30,3 +30,11 @@ def resolve_device(device: str = "auto") -> str:
     if kind == "mps" and not _mps_available(torch):
         raise ModelError(f"device {device!r} asked for but Apple MPS is not available; use 'auto' or 'cpu'")
     return device
+
+
+def gpu_present() -> bool:
+    """Whether "auto" finds an accelerator (CUDA or Apple MPS): what decides the default preset."""
+    try:
+        return resolve_device("auto") != "cpu"
+    except ImportError:  # no torch at all: nothing will run on a GPU
+        return False

@@ -59,14 +59,16 @@ def fingerprint(name_or_path: str) -> str:
     return f"{name_or_path}@{snapshot.name}" if snapshot is not None else name_or_path
 
 
-def with_answers(weights_id: str, answer_spellings: str) -> str:
-    """An LVLM's `model_id`: what its weights are and how its answer is read."""
-    return f"{weights_id}|answers={answer_spellings}"
+def with_answers(weights_id: str, answer_spellings: str, image_budget: str | int = "full") -> str:
+    """An LVLM's `model_id`: what its weights are, how its answer is read and, unless it is the model's
+    own ("full", left out so that the scores cached before budgets existed stay valid), its image budget."""
+    budget = "" if image_budget == "full" else f"|image={image_budget}"
+    return f"{weights_id}|answers={answer_spellings}{budget}"
 
 
-def lvlm_model_id(weights: str, answer_spellings: str) -> str:
+def lvlm_model_id(weights: str, answer_spellings: str, image_budget: str | int = "full") -> str:
     """A local LVLM's `model_id`, from its name or folder, without loading it."""
-    return with_answers(fingerprint(weights), answer_spellings)
+    return with_answers(fingerprint(weights), answer_spellings, image_budget)
 
 
 def clip_model_id(model: str, pretrained: str) -> str:

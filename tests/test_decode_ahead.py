@@ -1,0 +1,183 @@
+"""Decoding ahead in a background thread while the models score (VideoConfig.decode_ahead): the same
+results and cache as decoding in turn, bounded memory, and errors and cancels that reach the run at once.
+
+The decoder is the real one (zeal.video.sample on a real clip). Where a test needs a decoder that is
+slow or fails midway, it wraps the real one: the real chunks come through, then the delay or error.
+"""
+
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import zeal.pipeline as pipeline_module
+from tiny_models import single_thread, tiny_config
+from zeal.cache import ScoreCache
+from zeal.errors import VideoError
+from zeal.pipeline import Cancelled, ZealPipeline
+
+CLIP_FILE = "tests_data_test.mp4"  # 10 s, 30 fps: 21 frames at 2 fps, 6 chunks of 4
+CLASSES = ["CliffDiving", "Diving"]
+CHUNK = 4
+THREAD_NAME = "zeal-decode-ahead"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    with single_thread():
+        yield
+
+
+@pytest.fixture
+def video(data_dir):
+    return str(data_dir / CLIP_FILE)
+
+
+def make_config(tiny, cache_dir, decode_ahead, chunk=CHUNK):
+    return tiny_config(tiny, cache_dir, "qwen2_vl", lvlm={"frames_per_batch": 2},
+                       video={"fps": 2.0, "max_side": 128, "chunk": chunk, "decode_ahead": decode_ahead})
+
+
+class WrappedVideo:
+    """The zeal.video module as the pipeline sees it, with sample() wrapped: it counts the chunks the
+    real decoder produced, and before chunk number `at` it sleeps `delay_s` or raises `error`."""
+
+    def __init__(self, real, at=None, delay_s=0.0, error=None):
+        self._real, self.at, self.delay_s, self.error = real, at, delay_s, error
+        self.produced = 0
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def sample(self, *args, **kwargs):
+        for index, chunk in enumerate(self._real.sample(*args, **kwargs)):
+            if index == self.at:
+                time.sleep(self.delay_s)
+                if self.error is not None:
+                    raise self.error
+            self.produced += 1
+            yield chunk
+
+
+@pytest.fixture
+def wrapped(monkeypatch):
+    def install(**kwargs):
+        video = WrappedVideo(pipeline_module.video_io, **kwargs)
+        monkeypatch.setattr(pipeline_module, "video_io", video)
+        return video
+    return install
+
+
+def cache_entries(cache_dir):
+    cache = ScoreCache(cache_dir)
+    return {p.stem: cache.get(p.stem) for p in Path(cache_dir).rglob("*.npz")}
+
+
+def decoder_threads():
+    return [t for t in threading.enumerate() if t.name == THREAD_NAME]
+
+
+def wait_for_no_decoder(timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while decoder_threads() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return decoder_threads()
+
+
+def test_decoding_ahead_gives_exactly_the_results_and_cache_of_decoding_in_turn(tiny, video, tmp_path):
+    in_turn = ZealPipeline.from_config(make_config(tiny, tmp_path / "in_turn", 0)).run(
+        video, classes=CLASSES, known_classes=True)
+    ahead = ZealPipeline.from_config(make_config(tiny, tmp_path / "ahead", 2)).run(
+        video, classes=CLASSES, known_classes=True)
+    np.testing.assert_array_equal(ahead.times_s, in_turn.times_s)
+    for name in CLASSES:
+        a, b = ahead.classes[name], in_turn.classes[name]
+        for field in ("start_raw", "end_raw", "actionness"):
+            np.testing.assert_array_equal(getattr(a.curves, field), getattr(b.curves, field))
+        assert a.intervals == b.intervals
+    assert ahead.run.run_key == in_turn.run.run_key  # a speed setting: the same run
+    want, got = cache_entries(tmp_path / "in_turn"), cache_entries(tmp_path / "ahead")
+    assert set(got) == set(want) and len(got) >= 5  # 4 curves, actionness, CLIP frame embeddings
+    for key, entry in want.items():
+        assert got[key].complete and entry.complete
+        np.testing.assert_array_equal(got[key].values, entry.values)
+        np.testing.assert_array_equal(got[key].times_s, entry.times_s)
+    assert wait_for_no_decoder() == []
+
+
+def test_the_decoder_runs_at_most_decode_ahead_chunks_ahead(tiny, video, tmp_path, wrapped):
+    """A slow scorer: the decoder fills the queue and waits; it never holds more than decode_ahead
+    chunks plus the one it is handing over (memory stays flat however long the video)."""
+    depth = 2
+    source = wrapped()
+    lead = []
+
+    def slow_progress(stage, done, total):
+        if stage == "scoring frames":
+            time.sleep(0.3)  # the decoder has time to run as far ahead as it may
+            lead.append(source.produced - -(-done // CHUNK))
+
+    ZealPipeline.from_config(make_config(tiny, tmp_path / "cache", depth)).run(
+        video, classes=CLASSES, known_classes=True, progress=slow_progress)
+    assert source.produced == 6
+    assert max(lead) == depth + 1  # it did decode ahead, and no further
+    assert all(x <= depth + 1 for x in lead)
+
+
+def test_a_decoding_error_midway_reaches_the_run_with_the_chunks_before_it_cached(tiny, video, tmp_path, wrapped):
+    source = wrapped(at=2, error=VideoError("cannot decode tests_data_test.mp4 at 4.0 s: damaged packet"))
+    with pytest.raises(VideoError, match="damaged packet"):
+        ZealPipeline.from_config(make_config(tiny, tmp_path / "cache", 2)).run(
+            video, classes=CLASSES, known_classes=True)
+    assert source.produced == 2
+    entries = cache_entries(tmp_path / "cache")
+    curves = [e for e in entries.values() if e is not None and e.values.ndim == 1]
+    assert curves and all(len(e) == 2 * CHUNK and not e.complete for e in curves)  # both chunks, as in turn
+    assert wait_for_no_decoder() == []
+
+
+def test_cancel_reaches_the_run_at_once_while_the_decoder_is_slow(tiny, video, tmp_path, wrapped):
+    wrapped(at=2, delay_s=3.0)  # the third chunk takes 3 s to decode
+    state = {"frames": 0, "since": None}
+
+    def progress(stage, done, total):
+        if stage == "scoring frames":
+            state["frames"] = done
+
+    def cancel():
+        if state["frames"] >= 2 * CHUNK and state["since"] is None:
+            state["since"] = time.monotonic()
+        return state["since"] is not None
+
+    with pytest.raises(Cancelled):
+        ZealPipeline.from_config(make_config(tiny, tmp_path / "cache", 2)).run(
+            video, classes=CLASSES, known_classes=True, progress=progress, cancel=cancel)
+    waited = time.monotonic() - state["since"]
+    assert waited < 1.0, f"the run took {waited:.1f} s to stop after cancel; the decoder was busy for 3 s"
+    curves = [e for e in cache_entries(tmp_path / "cache").values() if e is not None and e.values.ndim == 1]
+    assert curves and all(len(e) == 2 * CHUNK for e in curves)
+    assert wait_for_no_decoder() == []  # it ends by itself after the chunk it was on
+
+
+def test_a_scorer_error_stops_the_decoder(tiny, video, tmp_path, wrapped):
+    source = wrapped()
+    pipe = ZealPipeline.from_config(make_config(tiny, tmp_path / "cache", 2, chunk=1))  # 21 chunks
+    real = pipe.lvlm
+
+    class FailingSecondCall:
+        model_id, stats, calls = real.model_id, real.stats, 0
+
+        def p_yes(self, images, texts):
+            FailingSecondCall.calls += 1
+            if FailingSecondCall.calls == 2:
+                raise RuntimeError("the GPU fell off the bus")
+            return real.p_yes(images, texts)
+
+    pipe._lvlm = FailingSecondCall()
+    with pytest.raises(RuntimeError, match="fell off"):
+        pipe.run(video, classes=CLASSES, known_classes=True)
+    assert wait_for_no_decoder() == []
+    # two chunks taken, two in the queue, one in hand at most: not the whole video
+    assert source.produced <= 2 + 2 + 1
