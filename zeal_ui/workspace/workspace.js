@@ -12,7 +12,7 @@ const STATES = ['unreviewed', 'accepted', 'rejected'];
 const STATE_KEY = { unreviewed: 'U', accepted: 'A', rejected: 'R' };
 const ROW_H = 24;            // interval list row, px
 const LANE_ROW_H = 24;       // one sub-row of a class lane at most, px
-const LANE_MIN_ROW_H = 6;    // sub-rows shrink to this before the lanes scroll
+const LANE_MIN_ROW_H = 14;   // sub-rows shrink to this (still labelled, still easy to grab) before the lanes scroll
 const LANE_GAP = 6;
 const GUTTER = 132;          // lane labels, px
 const OVERVIEW_H = 22;
@@ -190,6 +190,7 @@ function createWorkspace(element, props, server, watch) {
   const lanesBox = h('div', { class: 'zw-lanes-box' }, cvLanes);
   const playhead = h('div', { class: 'zw-playhead' });
   const tooltip = h('div', { class: 'zw-tooltip', hidden: true });
+  lanesBox.addEventListener('scroll', () => drawTimeline(), { passive: true });
   const tlBody = h('div', { class: 'zw-tl-body' }, cvOverview, cvCurves, lanesBox, cvAxis, playhead, tooltip);
   const timeline = h('div', { class: 'zw-timeline' }, tlHead, tlBody);
   const notice = h('div', { class: 'zw-notice', hidden: true, role: 'status' });
@@ -257,7 +258,20 @@ function createWorkspace(element, props, server, watch) {
   }
 
   // ---- loading ----
+  // A new result noticed twice (the page's signal and the look at the videos) is fetched once: an
+  // update asked for while one is on its way only looks at the videos again afterwards.
+  let loading = null, lookAgain = false;
   async function load(reason) {
+    if (reason === 'update' && loading === W.video) { lookAgain = true; return; }
+    const mine = W.video;
+    loading = mine;
+    try { await fetchResult(reason); } finally { if (loading === mine) loading = null; }
+    if (lookAgain) {
+      lookAgain = false;
+      try { const res = await server.videos({}); setVideos(res.videos || []); } catch (err) { schedulePoll(true); }
+    }
+  }
+  async function fetchResult(reason) {
     let res;
     const asked = W.video;
     try {
@@ -271,7 +285,7 @@ function createWorkspace(element, props, server, watch) {
     if (W.video !== asked) return;  // another video was opened meanwhile: its own load follows
     // None open here (a new browser, or it left the project): the server named the one to open.
     if (res.video && res.video !== W.video) { switchTo(res.video); reason = 'reload'; }
-    setVideos(res.videos || []);
+    setVideos(res.videos || [], false);  // this answer is the newest result: nothing to load again
     if (!res || !res.result) {
       W.data = null;
       const entry = W.videos.find((v) => v.id === W.video);
@@ -280,6 +294,10 @@ function createWorkspace(element, props, server, watch) {
       showEmpty(true); W.loaded = true; expose(); return;
     }
     const r = res.result;
+    const entry = W.videos.find((v) => v.id === W.video);
+    // A new scoring of the video on screen: the probe times its first paint from the server's clock.
+    if (entry && entry.scored_at && W.loadedVideo === W.video && entry.scored_at !== W.shownScoredAt) W.scoredAt = entry.scored_at;
+    W.shownScoredAt = entry ? entry.scored_at : null;
     W.data = r;
     W.loadedVideo = W.video;
     W.times = new Float64Array(b64bytes(r.times).buffer);
@@ -687,13 +705,19 @@ function createWorkspace(element, props, server, watch) {
       ctx.fillStyle = COLORS.gt; ctx.fillRect(xOf(s), lane.y + lane.h + 1, Math.max(1, xOf(e) - xOf(s)), 3);
     }
     const drag = W.drag && W.drag.ghost ? W.drag : null;
+    // Only the rows in the scrolled window (and a screen either side) are drawn; scrolling redraws.
+    const y0 = lanesBox.scrollTop - lanesBox.clientHeight, y1 = lanesBox.scrollTop + 2 * lanesBox.clientHeight;
     const items = [];
-    for (const c of W.byClass) {
+    W.byClass.forEach((c, k) => {
+      const lane = geo.lanes[k];
+      if (lane.y > y1 || lane.y + lane.h < y0) return;
       for (const iv of c.items) {
         if ((drag && drag.id === iv.id) || iv.e < W.view.t0 || iv.s > W.view.t1) continue;
+        const y = lane.y + (iv.row || 0) * geo.rowH;
+        if (y > y1 || y + geo.rowH < y0) continue;
         items.push(iv);
       }
-    }
+    });
     drawIntervals(ctx, geo, items);
     const sel = selectedIv();
     if (sel && !(drag && drag.id === sel.id) && ivVisible(sel)) drawIntervals(ctx, geo, [sel], true);
@@ -931,8 +955,16 @@ function createWorkspace(element, props, server, watch) {
       if (iv.e < W.view.t0 || iv.s > W.view.t1) { const span = W.view.t1 - W.view.t0; W.view.t0 = (iv.s + iv.e) / 2 - span / 2; W.view.t1 = W.view.t0 + span; clampView(); }
       if (seek === 'start') seekTo(iv.s); else if (seek === 'end') seekTo(iv.e);
       if (scroll) scrollListTo(iv.id);
+      scrollLanesTo(iv);
     }
     drawTimeline(); renderList(); renderSelection(); renderCounts(); saveView(); expose();
+  }
+  function scrollLanesTo(iv) {  // the selected interval's row in sight when the lanes scroll
+    const lane = W.geo && W.geo.lanes[iv.cls];
+    if (!lane) return;
+    const top = lane.y + (iv.row || 0) * W.geo.rowH, hgt = lanesBox.clientHeight;
+    if (top < lanesBox.scrollTop) lanesBox.scrollTop = Math.max(0, top - LANE_GAP);
+    else if (top + W.geo.rowH > lanesBox.scrollTop + hgt) lanesBox.scrollTop = top + W.geo.rowH - hgt + LANE_GAP;
   }
   function seekTo(t) {
     t = clamp(t, 0, W.duration);
@@ -1078,7 +1110,7 @@ function createWorkspace(element, props, server, watch) {
 
   // ---- the project's videos: switch, next to review, mark done, classes CLIP left out ----
   const STATUS_TEXT = { new: 'not scored', queued: 'queued', scoring: 'scoring', scored: 'to review', 'in review': 'in review', done: 'done', failed: 'failed' };
-  function setVideos(list) {
+  function setVideos(list, react = true) {
     W.videos = list;
     const none = !list.length ? 'no video yet' : !list.some((v) => v.id === W.video) ? 'choose a video…' : null;
     videoSel.replaceChildren(...(none ? [h('option', { value: '', text: none, selected: true })] : []),
@@ -1091,14 +1123,10 @@ function createWorkspace(element, props, server, watch) {
     const mine = list.find((v) => v.id === W.video);
     const stale = mine && mine.rev > W.rev && W.loadedVideo === W.video;  // changed by a (re-)scoring
     // Edits still on their way first: look again shortly, then take the new result.
-    schedulePoll(busy.length > 0 || (stale && W.pending.length > 0));
-    if (stale && !W.pending.length) {
-      W.scoredAt = mine.scored_at || null;
-      load('update');
-    } else if (mine && !W.data && mine.rev > 0) {
-      W.scoredAt = mine.scored_at || null;
-      load('reload');
-    }
+    schedulePoll(busy.length > 0 || (react && stale && W.pending.length > 0));
+    if (!react) return;
+    if (stale && !W.pending.length) load('update');
+    else if (mine && !W.data && mine.rev > 0) load('reload');
   }
   let pollTimer = null;
   // The list is asked for again every second while something is scored (or this video's new result
