@@ -27,14 +27,18 @@ def test_the_cpu_preset_is_a_small_lvlm_with_one_crop_and_a_small_clip():
 def test_without_a_gpu_the_default_is_cpu_and_it_says_so():
     choice = choose_preset(None, gpu_present=NO_GPU)
     assert choice.name == "cpu"
-    assert "no GPU found" in choice.notice and "--preset" in choice.notice and "SmolVLM-500M" in choice.notice
+    said = choice.notice(build_config(choice.name))
+    assert "no GPU found" in said and "--preset" in said and "SmolVLM-500M" in said
+    # the sentence names the models the run really uses: a model flag replaces the preset's
+    said = choice.notice(build_config(choice.name, lvlm="/models/my-lvlm"))
+    assert "/models/my-lvlm" in said and "SmolVLM" not in said and "ViT-B-32" in said
     assert choose_preset(None, gpu_present=A_GPU) == choose_preset("balanced")  # balanced, nothing to say
     assert choose_preset(None, device="cpu", gpu_present=A_GPU).name == "cpu"  # the user asked for the CPU
     assert choose_preset(None, device="cuda:1", gpu_present=A_GPU).name == "balanced"
 
 
 def test_a_preset_the_user_chose_is_kept_without_a_word(monkeypatch):
-    assert choose_preset("light", gpu_present=NO_GPU).notice == "" and choose_preset("light").name == "light"
+    assert choose_preset("light", gpu_present=NO_GPU).reason == "" and choose_preset("light").name == "light"
     monkeypatch.setenv("ZEAL_PRESET", "paper")
     assert choose_preset(None, gpu_present=NO_GPU).name == "paper"
     assert build_config().lvlm.model == get_preset("paper").lvlm.model

@@ -111,12 +111,13 @@ def _build_config(args: argparse.Namespace, default_preset: str | None = None):
         registered = _register_clip_config(args.clip_config)
         clip_model = clip_model or registered
     choice = choose_preset(args.preset or default_preset, device=args.device)
-    if choice.notice:
-        print(f"zeal: {choice.notice}", file=sys.stderr)
-    return build_config(preset=choice.name, lvlm=args.lvlm, clip_model=clip_model,
-                        clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
-                        device=args.device, max_in_flight=args.max_in_flight,
-                        image_budget=getattr(args, "image_budget", None))
+    config = build_config(preset=choice.name, lvlm=args.lvlm, clip_model=clip_model,
+                          clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
+                          device=args.device, max_in_flight=args.max_in_flight,
+                          image_budget=getattr(args, "image_budget", None))
+    if choice.reason:
+        print(f"zeal: {choice.notice(config)}", file=sys.stderr)
+    return config
 
 
 def _load_queries(args: argparse.Namespace, default_library: str | None = None):
@@ -244,8 +245,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
         print(f"{'':<9} CLIP {cfg.clip.model} ({cfg.clip.pretrained}), LVLM {cfg.lvlm.model}, "
               f"image budget {cfg.lvlm.image_budget}")
     choice = choose_preset()
-    why = choice.notice.split(":")[0] if choice.notice else ("ZEAL_PRESET" if os.environ.get("ZEAL_PRESET") else
-                                                             "a GPU is here")
+    why = choice.reason or ("ZEAL_PRESET" if os.environ.get("ZEAL_PRESET") else "a GPU is here")
     print(f"\nDefault here: {choice.name} ({why}; --preset chooses another)")
     print("\nEnvironment (flags override them):")
     for var, what in ENV_SETTINGS.items():

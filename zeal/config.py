@@ -365,17 +365,27 @@ ENV_SETTINGS = {
 
 @dataclass(frozen=True)
 class PresetChoice:
-    """The preset a run starts from; notice: a sentence for the user when it was chosen for them."""
+    """The preset a run starts from; reason: why it was chosen for the user ("no GPU found"), empty
+    when the user chose it."""
 
     name: str
-    notice: str = ""
+    reason: str = ""
+
+    def notice(self, config: "ZealConfig") -> str:
+        """The sentence that tells the user what was chosen for them, naming the models the run really
+        uses (flags and ZEAL_* variables included); empty when the user chose the preset."""
+        if not self.reason:
+            return ""
+        return (f"{self.reason}: starting with the `{self.name}` preset (LVLM {config.lvlm.model}, image budget "
+                f"{config.lvlm.image_budget}, CLIP {config.clip.model}); choose another with --preset or "
+                "ZEAL_PRESET (`zeal presets` lists them)")
 
 
 def choose_preset(preset: str | None = None, device: str | None = None,
                   gpu_present: Callable[[], bool] | None = None) -> PresetChoice:
     """The preset the app and the CLI start from: the one given, else $ZEAL_PRESET, else DEFAULT_PRESET
     when a GPU is here (gpu_present(), default: zeal.scorers.device.gpu_present) and NO_GPU_PRESET when
-    none is (or device="cpu" was asked for), with a notice that says so."""
+    none is (or device="cpu" was asked for), with the reason."""
     chosen = preset or os.environ.get("ZEAL_PRESET")
     if chosen:
         preset_info(chosen)  # an unknown name fails here, naming the presets
@@ -384,11 +394,7 @@ def choose_preset(preset: str | None = None, device: str | None = None,
         from zeal.scorers.device import gpu_present
     if str(device or "auto").split(":")[0] != "cpu" and gpu_present():
         return PresetChoice(DEFAULT_PRESET)
-    cfg = _PRESETS[NO_GPU_PRESET].config
-    why = "device cpu asked for" if str(device or "").startswith("cpu") else "no GPU found"
-    return PresetChoice(NO_GPU_PRESET, f"{why}: starting with the `{NO_GPU_PRESET}` preset ({cfg.lvlm.model}, "
-                                       f"image budget {cfg.lvlm.image_budget}, CLIP {cfg.clip.model}); choose "
-                                       "another with --preset or ZEAL_PRESET (`zeal presets` lists them)")
+    return PresetChoice(NO_GPU_PRESET, "device cpu asked for" if str(device or "").startswith("cpu") else "no GPU found")
 
 
 def build_config(preset: str | None = None, lvlm: str | None = None, clip_model: str | None = None,

@@ -95,11 +95,11 @@ def main(argv: list[str] | None = None) -> int:
             name = register_clip_config(args.clip_config)
             args.clip_model = args.clip_model or name
         choice = choose_preset(args.preset, device=args.device)
-        if choice.notice:
-            print(choice.notice, flush=True)
         config = build_config(choice.name, lvlm=args.lvlm, clip_model=args.clip_model,
                               clip_pretrained=args.clip_pretrained, fps=args.fps, cache_dir=args.cache_dir,
                               device=args.device, image_budget=args.image_budget)
+        if choice.reason:
+            print(choice.notice(config), flush=True)
     except ZealError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
