@@ -17,7 +17,7 @@ function h(tag, attrs, ...children) {
   return el;
 }
 function clock(t) {
-  const s = Math.round(t || 0);
+  const s = Math.floor(t || 0);  // whole seconds down, as the video player shows them
   return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 }
 
@@ -64,6 +64,8 @@ function render() {
 
 let timer = null;
 let unreachable = false;
+let noteTimer = null;
+const NOTE_MS = 15000;
 async function refresh() {
   clearTimeout(timer);
   timer = null;
@@ -84,6 +86,9 @@ async function act(action, id, extra) {
   const res = (await server.video_action({ action, video: id, ...(extra || {}) })) || { error: 'The app cannot be reached: nothing changed; try again in a moment.' };
   note.textContent = res.error ? res.error : (res.message || '');
   note.className = `zv-note${res.error ? ' zv-err' : ''}`;
+  // what was done is said for a while; an error stays until the next action
+  clearTimeout(noteTimer);
+  if (!res.error) noteTimer = setTimeout(() => { if (!unreachable) note.textContent = ''; }, NOTE_MS);
   if (res.videos) { videos = res.videos; render(); }
   refresh();
 }
