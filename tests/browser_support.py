@@ -121,7 +121,7 @@ def lane_point(page, class_index: int, t: float) -> tuple[float, float]:
     box = lanes_box(page)
     geo = ws(page, "geometry()")
     lane = geo["lanes"][class_index]
-    return box["x"] + ws(page, "xOf(arg)", t), box["y"] + lane["y"] + geo["rowH"] / 2
+    return box["x"] + ws(page, "xOf(arg)", t), box["y"] + lane["y"] + geo["rowH"] / 2 - geo["scroll"]
 
 
 def drag(page, start: tuple[float, float], end: tuple[float, float], steps: int = 6) -> None:

@@ -187,7 +187,10 @@ function createWorkspace(element, props, server, watch) {
   const cvCurves = h('canvas', { class: 'zw-cv zw-cv-curves' });
   const cvLanes = h('canvas', { class: 'zw-cv zw-cv-lanes' });
   const cvAxis = h('canvas', { class: 'zw-cv zw-cv-axis' });
-  const lanesBox = h('div', { class: 'zw-lanes-box' }, cvLanes);
+  // The lanes canvas is as tall as the box and stays at its top while the rows scroll under it (the
+  // spacer makes the scroll height): a canvas as tall as all rows would be drawn whole at every frame.
+  const lanesSpacer = h('div', { class: 'zw-lanes-spacer' });
+  const lanesBox = h('div', { class: 'zw-lanes-box' }, cvLanes, lanesSpacer);
   const playhead = h('div', { class: 'zw-playhead' });
   const tooltip = h('div', { class: 'zw-tooltip', hidden: true });
   lanesBox.addEventListener('scroll', () => drawTimeline(), { passive: true });
@@ -684,7 +687,10 @@ function createWorkspace(element, props, server, watch) {
   function drawLanes() {
     const geo = laneGeometry();
     W.geo = geo;
-    const ctx = sizeCanvas(cvLanes, width, geo.height);
+    const shown = Math.min(geo.height, lanesBox.clientHeight || geo.height), top = lanesBox.scrollTop;
+    lanesSpacer.style.height = `${geo.height - shown}px`;
+    const ctx = sizeCanvas(cvLanes, width, shown);
+    ctx.translate(0, -top);  // rows are placed in the coordinates of all rows
     ctx.font = '12px system-ui, sans-serif'; ctx.textBaseline = 'middle';
     W.classes.forEach((c, k) => {
       const lane = geo.lanes[k];
@@ -705,8 +711,7 @@ function createWorkspace(element, props, server, watch) {
       ctx.fillStyle = COLORS.gt; ctx.fillRect(xOf(s), lane.y + lane.h + 1, Math.max(1, xOf(e) - xOf(s)), 3);
     }
     const drag = W.drag && W.drag.ghost ? W.drag : null;
-    // Only the rows in the scrolled window (and a screen either side) are drawn; scrolling redraws.
-    const y0 = lanesBox.scrollTop - lanesBox.clientHeight, y1 = lanesBox.scrollTop + 2 * lanesBox.clientHeight;
+    const y0 = top - geo.rowH, y1 = top + shown + geo.rowH;  // only the rows in sight are drawn
     const items = [];
     W.byClass.forEach((c, k) => {
       const lane = geo.lanes[k];
@@ -1242,9 +1247,10 @@ function createWorkspace(element, props, server, watch) {
     return { cls: k, hit: best };
   }
   function localXY(ev, el) { const r = el.getBoundingClientRect(); return [ev.clientX - r.left, ev.clientY - r.top]; }
+  function laneXY(ev) { const [x, y] = laneXY(ev); return [x, y + lanesBox.scrollTop]; }  // y among all rows
   cvLanes.addEventListener('pointerdown', (ev) => {
     if (ev.button !== 0) return;
-    const [x, y] = localXY(ev, cvLanes);
+    const [x, y] = laneXY(ev);
     if (x < GUTTER) { const info = laneHit(x, y); if (info) { W.view.shown = info.cls; shownSel.value = String(info.cls); drawTimeline(); renderCounts(); } return; }
     const info = laneHit(x, y);
     if (!info) return;
@@ -1254,7 +1260,7 @@ function createWorkspace(element, props, server, watch) {
     else W.drag = { kind: 'draw', cls: info.cls, x0: x, t0: t, moved: false };
   });
   cvLanes.addEventListener('pointermove', (ev) => {
-    const [x, y] = localXY(ev, cvLanes);
+    const [x, y] = laneXY(ev);
     const d = W.drag;
     if (!d) { hoverAt(ev, x, y, 'lanes'); return; }
     if (!d.moved && Math.abs(x - d.x0) < DRAG_THRESHOLD_PX) return;
@@ -1311,7 +1317,7 @@ function createWorkspace(element, props, server, watch) {
   cvLanes.addEventListener('pointercancel', (ev) => endDrag(ev, true));
   cvLanes.addEventListener('pointerleave', () => { if (!W.drag) tooltip.hidden = true; });
   cvLanes.addEventListener('dblclick', (ev) => {
-    const [x, y] = localXY(ev, cvLanes);
+    const [x, y] = laneXY(ev);
     const info = laneHit(x, y);
     if (info && info.hit) zoomTo(info.hit.iv.s, info.hit.iv.e);
   });
@@ -1536,9 +1542,9 @@ function createWorkspace(element, props, server, watch) {
       intervals: () => Array.from(W.ivs.values(), (iv) => ({ ...toDict(iv), visible: ivVisible(iv), version: iv.v })),
       visibleIds: () => W.visible.map((iv) => iv.id),
       counts,
-      geometry: () => ({ gutter: GUTTER, plotW: plotW(), lanes: W.geo ? W.geo.lanes : [], rowH: W.geo ? W.geo.rowH : 0 }),
+      geometry: () => ({ gutter: GUTTER, plotW: plotW(), lanes: W.geo ? W.geo.lanes : [], rowH: W.geo ? W.geo.rowH : 0, scroll: lanesBox.scrollTop }),
       xOf: (t) => xOf(t),
-      laneY: (id) => { const iv = W.ivs.get(id); if (!iv || !W.geo) return null; const lane = W.geo.lanes[iv.cls]; return lane.y + (iv.row || 0) * W.geo.rowH + W.geo.rowH / 2; },
+      laneY: (id) => { const iv = W.ivs.get(id); if (!iv || !W.geo) return null; const lane = W.geo.lanes[iv.cls]; return lane.y + (iv.row || 0) * W.geo.rowH + W.geo.rowH / 2 - lanesBox.scrollTop; },  // on the canvas
       undoDepth: () => W.undo.length, redoDepth: () => W.redo.length,
       // milliseconds of one full redraw of the timeline (synchronous), for profiling
       drawMs: () => { const t = performance.now(); drawNow(); return performance.now() - t; },
