@@ -198,9 +198,10 @@ def test_ml_backend_predictions_land_on_the_task_at_the_right_frames(label_studi
     log = tmp_path / "serve-ls.log"
     env = {**clean_env(), "LABEL_STUDIO_URL": ls.url, "LABEL_STUDIO_API_KEY": ls.personal_token}
     with open(log, "w") as fh:
-        # --wait 0: answer at once, so the first request finds the task still being analysed
+        # --wait 0: answer at once, so the first request finds the task still being analysed;
+        # --preset light: the settings `expected` scored with (not the cpu preset's budget and bfloat16)
         backend = subprocess.Popen([sys.executable, "-m", "zeal", "serve-ls", *model_flags(models, cache),
-                                    "--known-classes", "--port", str(port),
+                                    "--preset", "light", "--known-classes", "--port", str(port),
                                     "--wait", "0", "--state-dir", str(tmp_path / "state")],
                                    env=env, cwd=tmp_path, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True)
     try:

@@ -1247,7 +1247,7 @@ function createWorkspace(element, props, server, watch) {
     return { cls: k, hit: best };
   }
   function localXY(ev, el) { const r = el.getBoundingClientRect(); return [ev.clientX - r.left, ev.clientY - r.top]; }
-  function laneXY(ev) { const [x, y] = laneXY(ev); return [x, y + lanesBox.scrollTop]; }  // y among all rows
+  function laneXY(ev) { const [x, y] = localXY(ev, cvLanes); return [x, y + lanesBox.scrollTop]; }  // y among all rows
   cvLanes.addEventListener('pointerdown', (ev) => {
     if (ev.button !== 0) return;
     const [x, y] = laneXY(ev);
