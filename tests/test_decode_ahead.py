@@ -1,10 +1,14 @@
-"""Decoding ahead in a background thread while the models score (VideoConfig.decode_ahead): the same
-results and cache as decoding in turn, bounded memory, and errors and cancels that reach the run at once.
+"""Decoding ahead while the models score (VideoConfig.decode_ahead), in a thread or a forked child
+process (decode_in): the same results and cache as decoding in turn, bounded memory, and errors and
+cancels that reach the run at once.
 
 The decoder is the real one (zeal.video.sample on a real clip). Where a test needs a decoder that is
 slow or fails midway, it wraps the real one: the real chunks come through, then the delay or error.
 """
 
+import multiprocessing
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -35,9 +39,11 @@ def video(data_dir):
     return str(data_dir / CLIP_FILE)
 
 
-def make_config(tiny, cache_dir, decode_ahead, chunk=CHUNK):
+def make_config(tiny, cache_dir, decode_ahead, chunk=CHUNK, decode_in="thread"):
+    """decode_in "thread" by default: the wrapped decoder below is seen by a thread, not by a child."""
     return tiny_config(tiny, cache_dir, "qwen2_vl", lvlm={"frames_per_batch": 2},
-                       video={"fps": 2.0, "max_side": 128, "chunk": chunk, "decode_ahead": decode_ahead})
+                       video={"fps": 2.0, "max_side": 128, "chunk": chunk, "decode_ahead": decode_ahead,
+                              "decode_in": decode_in})
 
 
 class WrappedVideo:
@@ -79,6 +85,17 @@ def decoder_threads():
     return [t for t in threading.enumerate() if t.name == THREAD_NAME]
 
 
+def decoder_children():
+    return [p for p in multiprocessing.active_children() if p.name == "zeal-decode"]
+
+
+def wait_for_no_child(timeout_s=5.0):
+    deadline = time.monotonic() + timeout_s
+    while decoder_children() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return decoder_children()
+
+
 def wait_for_no_decoder(timeout_s=5.0):
     deadline = time.monotonic() + timeout_s
     while decoder_threads() and time.monotonic() < deadline:
@@ -86,10 +103,11 @@ def wait_for_no_decoder(timeout_s=5.0):
     return decoder_threads()
 
 
-def test_decoding_ahead_gives_exactly_the_results_and_cache_of_decoding_in_turn(tiny, video, tmp_path):
+@pytest.mark.parametrize("decode_in", ["thread", "process"])
+def test_decoding_ahead_gives_exactly_the_results_and_cache_of_decoding_in_turn(tiny, video, tmp_path, decode_in):
     in_turn = ZealPipeline.from_config(make_config(tiny, tmp_path / "in_turn", 0)).run(
         video, classes=CLASSES, known_classes=True)
-    ahead = ZealPipeline.from_config(make_config(tiny, tmp_path / "ahead", 2)).run(
+    ahead = ZealPipeline.from_config(make_config(tiny, tmp_path / "ahead", 2, decode_in=decode_in)).run(
         video, classes=CLASSES, known_classes=True)
     np.testing.assert_array_equal(ahead.times_s, in_turn.times_s)
     for name in CLASSES:
@@ -104,7 +122,7 @@ def test_decoding_ahead_gives_exactly_the_results_and_cache_of_decoding_in_turn(
         assert got[key].complete and entry.complete
         np.testing.assert_array_equal(got[key].values, entry.values)
         np.testing.assert_array_equal(got[key].times_s, entry.times_s)
-    assert wait_for_no_decoder() == []
+    assert wait_for_no_decoder() == [] and wait_for_no_child() == []
 
 
 def test_the_decoder_runs_at_most_decode_ahead_chunks_ahead(tiny, video, tmp_path, wrapped):
@@ -181,3 +199,33 @@ def test_a_scorer_error_stops_the_decoder(tiny, video, tmp_path, wrapped):
     assert wait_for_no_decoder() == []
     # two chunks taken, two in the queue, one in hand at most: not the whole video
     assert source.produced <= 2 + 2 + 1
+
+
+def test_the_decoding_child_sends_the_stretches_it_skipped(tiny, tmp_path):
+    """A clip with one damaged packet: the child decodes around it and its skipped stretches reach the
+    result as the thread's do."""
+    from media_factory import flip_nal_length, write_h264
+
+    clip = str(flip_nal_length(write_h264(tmp_path / "clean.mp4", 250), tmp_path / "damaged.mp4", at_s=6.0))
+    runs = {mode: ZealPipeline.from_config(make_config(tiny, tmp_path / mode, 2, decode_in=mode)).run(
+        clip, classes=CLASSES, known_classes=True) for mode in ("thread", "process")}
+    assert runs["process"].run.skipped and runs["process"].run.skipped == runs["thread"].run.skipped
+    np.testing.assert_array_equal(runs["process"].times_s, runs["thread"].times_s)
+
+
+def test_a_decoding_child_that_dies_is_a_clear_error_and_cancel_ends_it(tiny, video, tmp_path):
+    state = {"killed": False}
+
+    def progress(stage, done, total):
+        if stage == "scoring frames" and not state["killed"]:
+            (child,) = decoder_children()
+            os.kill(child.pid, signal.SIGKILL)  # what a decoder crash on a damaged file looks like
+            state["killed"] = True
+
+    with pytest.raises(VideoError, match="decoder process ended with code -9"):
+        ZealPipeline.from_config(make_config(tiny, tmp_path / "a", 2, chunk=1, decode_in="process")).run(
+            video, classes=CLASSES, known_classes=True, progress=progress)
+    with pytest.raises(Cancelled):
+        ZealPipeline.from_config(make_config(tiny, tmp_path / "b", 1, chunk=1, decode_in="process")).run(
+            video, classes=CLASSES, known_classes=True, cancel=lambda: bool(decoder_children()))
+    assert wait_for_no_child() == []

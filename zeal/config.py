@@ -85,6 +85,7 @@ PROPOSAL_RANGES = {
     "candidate_gap": Range(1, 100_000, whole=True),
 }
 FPS_RANGE = Range(0.0, 1000.0, open_lo=True)  # a video's own rate bounds it further (zeal.video)
+DECODE_IN = ("process", "thread")  # where VideoConfig.decode_ahead decodes: a child process (Linux) or a thread
 VIDEO_RANGES = {"fps": FPS_RANGE, "chunk": Range(1, 4096, whole=True), "decode_ahead": Range(0, 64, whole=True)}
 MAX_SIDE_RANGE = Range(1, 65536, whole=True)
 TOP_K_RANGE = Range(1, 200, whole=True)  # at most MAX_CLASSES classes are analysed
@@ -126,17 +127,21 @@ class ProposalParams:
 class VideoConfig:
     """How frames are taken from the video. fps: samples per second; max_side: longest side in
     pixels after decode (None keeps the original); backend: "pyav" or "decord"; chunk: frames per chunk;
-    decode_ahead: chunks a background thread decodes while the models score the current one (0 decodes
-    and scores in turn; memory holds at most decode_ahead + 2 chunks)."""
+    decode_ahead: chunks decoded ahead while the models score the current one (0 decodes and scores in
+    turn; memory holds at most decode_ahead + 2 chunks); decode_in: "process" (a forked child on Linux,
+    sharing no GIL with the models; a thread elsewhere) or "thread"."""
 
     fps: float = 1.0
     max_side: int | None = 768
     backend: str = "pyav"
     chunk: int = 16
     decode_ahead: int = 2
+    decode_in: str = "process"
 
     def __post_init__(self) -> None:
         check_ranges("video", self, VIDEO_RANGES)
+        if self.decode_in not in DECODE_IN:
+            raise ConfigError(f"decode_in must be one of {DECODE_IN}, got {self.decode_in!r}")
         self.fps = float(self.fps)  # 2 and 2.0 must give the same cache keys
         if self.max_side is not None and not MAX_SIDE_RANGE.holds(self.max_side):
             raise ConfigError(f"video setting out of range: max_side={self.max_side!r} (allowed: None or "
@@ -337,7 +342,7 @@ def with_overrides(config: ZealConfig, **sections: dict[str, Any]) -> ZealConfig
 
 # Settings that change how fast a run goes but not a single score or interval: left out of a
 # result's run key, so a run resumed with other batch sizes still counts as the same run.
-SPEED_ONLY = {"video": ("chunk", "decode_ahead"), "clip": ("device", "batch_size"),
+SPEED_ONLY = {"video": ("chunk", "decode_ahead", "decode_in"), "clip": ("device", "batch_size"),
               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight", "request_timeout_s", "max_retries")}
 
 

@@ -7,8 +7,10 @@ what is new, and a different model never gets another model's scores.
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,7 +21,7 @@ import numpy as np
 from zeal import video as video_io
 from zeal.cache import ScoreCache, cache_key
 from zeal.config import ProposalParams, ZealConfig, get_preset, result_settings
-from zeal.errors import ConfigError, ZealError
+from zeal.errors import ConfigError, VideoError, ZealError
 from zeal.proposals import normalize, propose
 from zeal.queries import ActionQuery, QuerySet, lookup, prompt_text
 from zeal.review import carry_over, mark_review_set, unique_ids
@@ -35,6 +37,8 @@ FLUSH_INTERVAL_S = 20.0
 # While the scorer waits for the decoder, it asks cancel() this often; the decoder thread looks this
 # often whether it should stop.
 CANCEL_POLL_S = 0.05
+# A forked child decodes (VideoConfig.decode_in='process') only on Linux: fork is unsafe on macOS, absent on Windows.
+FORK_AVAILABLE = sys.platform.startswith("linux")
 CANCELLED_MESSAGE = "analysis cancelled; frames scored so far are cached and will be reused"
 
 
@@ -297,8 +301,8 @@ class ZealPipeline:
                 report: ProgressFn, cancel: CancelFn | None, skipped: list | None = None) -> np.ndarray:
         """Decode the video once, computing every missing frame of every series; returns times [N]
         (NaN for a sample that could not be decoded). `skipped` receives the stretches decoding skipped.
-        Chunks are decoded ahead in a background thread (VideoConfig.decode_ahead), so the decoder
-        and the models work at the same time; chunks are scored, and the cache written, in order."""
+        Chunks are decoded ahead in a child process or a thread (VideoConfig.decode_ahead, decode_in), so
+        the decoder and the models work at the same time; chunks are scored, and the cache written, in order."""
         v = self.config.video
         total = video_io.expected_samples(info, v.fps)
         all_series = [*text_series.values(), *([emb_series] if emb_series else [])]
@@ -312,12 +316,13 @@ class ZealPipeline:
                 if n:
                     self.cache.put(s.key, s.values()[:n], times[:n], complete and n == len(times))
 
-        def decode():
-            return video_io.sample(video, fps=v.fps, max_side=v.max_side, chunk=v.chunk, backend=v.backend,
-                                   info=info, skipped=skipped)
-
+        sampling = {"fps": v.fps, "max_side": v.max_side, "chunk": v.chunk, "backend": v.backend, "info": info}
+        if v.decode_ahead and v.decode_in == "process" and FORK_AVAILABLE:
+            ahead: _DecodeAhead = _DecodeInProcess(video, sampling, v.decode_ahead, cancel, skipped)
+        else:
+            ahead = _DecodeAhead(lambda: video_io.sample(video, skipped=skipped, **sampling), v.decode_ahead, cancel)
         try:
-            with _DecodeAhead(decode, v.decode_ahead, cancel) as chunks:
+            with ahead as chunks:
                 for chunk in chunks:
                     if cancel is not None and cancel():
                         raise Cancelled(CANCELLED_MESSAGE)
@@ -427,12 +432,91 @@ class _DecodeAhead:
             except queue.Empty:
                 if self._cancel is not None and self._cancel():
                     raise Cancelled(CANCELLED_MESSAGE) from None
+                self._check_producer()
                 continue
             if kind == self._END:
+                self._ended(value)
                 return
             if kind == self._ERROR:
                 raise value
             yield value
+
+    def _ended(self, value) -> None:
+        """The producer's last word (the child process sends the stretches it skipped)."""
+
+    def _check_producer(self) -> None:
+        """Raise when the producer is gone without a last word (a child process that crashed)."""
+
+
+class _DecodeInProcess(_DecodeAhead):
+    """As _DecodeAhead, with the decoder in a forked child process: it shares no GIL with the scoring (a
+    decoding thread waits for the GIL at every decoded frame, ~30 per sampled one, while the models run
+    Python), and a decoder that crashes on a damaged file ends only the child, with a clear error. The
+    bounded queue holds at most `depth` chunks; the child ends when the run does or its parent is gone."""
+
+    def __init__(self, video, sampling: dict, depth: int, cancel: CancelFn | None, skipped: list | None) -> None:
+        super().__init__(lambda: (), depth, cancel)
+        context = multiprocessing.get_context("fork")
+        self._queue = context.Queue(maxsize=max(1, depth))
+        self._skipped = skipped
+        self._video = video
+        self._process = context.Process(target=_decode_child, args=(self._queue, str(video), sampling, os.getpid()),
+                                        name="zeal-decode", daemon=True)
+
+    def __enter__(self) -> Iterable:
+        self._process.start()
+        return self._consume()
+
+    def __exit__(self, *exc_info) -> None:
+        if self._process.is_alive():
+            self._process.terminate()
+        self._process.join(5.0)
+        self._queue.close()
+        self._queue.cancel_join_thread()  # chunks nobody will take: do not wait to flush them
+
+    def _ended(self, skipped) -> None:
+        if self._skipped is not None:
+            self._skipped.extend(skipped)
+
+    def _check_producer(self) -> None:
+        if not self._process.is_alive() and self._queue.empty():
+            raise VideoError(f"decoding {self._video} stopped: the decoder process ended with code "
+                             f"{self._process.exitcode} (a damaged file? re-encode it, or set "
+                             "VideoConfig(decode_in='thread'))")
+
+
+def _decode_child(out, video: str, sampling: dict, parent: int) -> None:
+    """The decoding child process: sample() into `out`, then ("end", skipped) or ("error", error)."""
+    skipped: list = []
+
+    def send(item) -> bool:
+        while os.getppid() == parent:  # an orphan (its run was killed) stops
+            try:
+                out.put(item, timeout=1.0)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    try:
+        for chunk in video_io.sample(video, skipped=skipped, **sampling):
+            if not send((_DecodeAhead._CHUNK, chunk)):
+                return
+        send((_DecodeAhead._END, skipped))
+    except BaseException as error:  # noqa: BLE001 - handed to the run, which raises it
+        send((_DecodeAhead._ERROR, _portable(error)))
+    out.close()
+    out.join_thread()  # all of it sent before the child exits
+
+
+def _portable(error: BaseException) -> ZealError:
+    """An error of the decoding child as one the parent can unpickle and show."""
+    if isinstance(error, ZealError):
+        try:
+            return type(error)(*error.args)
+        except TypeError:
+            pass
+    return VideoError(f"decoding failed: {type(error).__name__}: {error}")
 
 
 def _resolve_queries(classes: Sequence[str] | str | None, queries: QuerySet | None) -> QuerySet:
