@@ -229,3 +229,17 @@ def test_a_decoding_child_that_dies_is_a_clear_error_and_cancel_ends_it(tiny, vi
         ZealPipeline.from_config(make_config(tiny, tmp_path / "b", 1, chunk=1, decode_in="process")).run(
             video, classes=CLASSES, known_classes=True, cancel=lambda: bool(decoder_children()))
     assert wait_for_no_child() == []
+
+
+def test_without_a_child_process_a_thread_decodes(tiny, video, tmp_path, monkeypatch):
+    """fork refused (memory, process limits): the run is the same, decoded in a thread."""
+    def refuse(self):
+        raise OSError(12, "Cannot allocate memory")
+
+    expected = ZealPipeline.from_config(make_config(tiny, tmp_path / "a", 0)).run(video, classes=CLASSES, known_classes=True)
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    got = ZealPipeline.from_config(make_config(tiny, tmp_path / "b", 2, decode_in="process")).run(
+        video, classes=CLASSES, known_classes=True)
+    np.testing.assert_array_equal(got.times_s, expected.times_s)
+    assert [c.intervals for c in got.classes.values()] == [c.intervals for c in expected.classes.values()]
+    assert wait_for_no_decoder() == []

@@ -455,8 +455,9 @@ class _DecodeInProcess(_DecodeAhead):
     bounded queue holds at most `depth` chunks; the child ends when the run does or its parent is gone."""
 
     def __init__(self, video, sampling: dict, depth: int, cancel: CancelFn | None, skipped: list | None) -> None:
-        super().__init__(lambda: (), depth, cancel)
+        super().__init__(lambda: video_io.sample(video, skipped=skipped, **sampling), depth, cancel)
         context = multiprocessing.get_context("fork")
+        self._in_thread = self._queue
         self._queue = context.Queue(maxsize=max(1, depth))
         self._skipped = skipped
         self._video = video
@@ -464,10 +465,18 @@ class _DecodeInProcess(_DecodeAhead):
                                         name="zeal-decode", daemon=True)
 
     def __enter__(self) -> Iterable:
-        self._process.start()
+        try:
+            self._process.start()
+        except OSError:  # no child to be had (memory, process limits): a thread decodes instead
+            self._queue.close()
+            self._queue, self._process = self._in_thread, None
+            return super().__enter__()
         return self._consume()
 
     def __exit__(self, *exc_info) -> None:
+        if self._process is None:
+            super().__exit__(*exc_info)
+            return
         if self._process.is_alive():
             self._process.terminate()
         self._process.join(5.0)
@@ -475,11 +484,11 @@ class _DecodeInProcess(_DecodeAhead):
         self._queue.cancel_join_thread()  # chunks nobody will take: do not wait to flush them
 
     def _ended(self, skipped) -> None:
-        if self._skipped is not None:
+        if self._process is not None and self._skipped is not None:
             self._skipped.extend(skipped)
 
     def _check_producer(self) -> None:
-        if not self._process.is_alive() and self._queue.empty():
+        if self._process is not None and not self._process.is_alive() and self._queue.empty():
             raise VideoError(f"decoding {self._video} stopped: the decoder process ended with code "
                              f"{self._process.exitcode} (a damaged file? re-encode it, or set "
                              "VideoConfig(decode_in='thread'))")

@@ -269,10 +269,11 @@ function createWorkspace(element, props, server, watch) {
     const mine = W.video;
     loading = mine;
     try { await fetchResult(reason); } finally { if (loading === mine) loading = null; }
-    if (lookAgain) {
-      lookAgain = false;
-      try { const res = await server.videos({}); setVideos(res.videos || []); } catch (err) { schedulePoll(true); }
-    }
+    if (lookAgain) { lookAgain = false; await lookAtVideos(); }
+  }
+  // The list of videos again: a result that changed meanwhile (rev) is loaded from there.
+  async function lookAtVideos() {
+    try { const res = await server.videos({}); setVideos(res.videos || []); } catch (err) { schedulePoll(true); }
   }
   async function fetchResult(reason) {
     let res;
@@ -1144,7 +1145,7 @@ function createWorkspace(element, props, server, watch) {
     pollTimer = { idle: !busy, id: setTimeout(async () => {
       pollTimer = null;
       if (root.offsetParent === null) { schedulePoll(false); return; }  // not in sight: no request
-      try { const res = await server.videos({}); setVideos(res.videos || []); } catch (err) { schedulePoll(true); }
+      await lookAtVideos();
     }, busy ? POLL_BUSY_MS : POLL_IDLE_MS) };
   }
   videoSel.addEventListener('change', () => { openVideo(videoSel.value); videoSel.blur(); });
@@ -1563,7 +1564,8 @@ function createWorkspace(element, props, server, watch) {
     let vid = sig.video || null;
     if (!vid) { try { vid = localStorage.getItem('zeal-open-video'); } catch (err) { vid = null; } }
     switchTo(vid);
-    load(W.loaded && vid === W.loadedVideo ? 'update' : 'reload');
+    // The video on screen: its result is fetched again only if it changed (the poll may have taken it already).
+    if (W.loaded && vid === W.loadedVideo) lookAtVideos(); else load('reload');
   }
   function switchTo(vid) {
     if (vid === W.video && W.loaded) return;
