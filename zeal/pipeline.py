@@ -317,7 +317,8 @@ class ZealPipeline:
                     self.cache.put(s.key, s.values()[:n], times[:n], complete and n == len(times))
 
         sampling = {"fps": v.fps, "max_side": v.max_side, "chunk": v.chunk, "backend": v.backend, "info": info}
-        if v.decode_ahead and v.decode_in == "process" and FORK_AVAILABLE:
+        # a daemonic process (a multiprocessing.Pool worker) may not start children: a thread decodes there
+        if v.decode_ahead and v.decode_in == "process" and FORK_AVAILABLE and not multiprocessing.current_process().daemon:
             ahead: _DecodeAhead = _DecodeInProcess(video, sampling, v.decode_ahead, cancel, skipped)
         else:
             ahead = _DecodeAhead(lambda: video_io.sample(video, skipped=skipped, **sampling), v.decode_ahead, cancel)
