@@ -25,6 +25,11 @@ HINT = "Is a diver standing"
 VIEWPORT = {"width": 1440, "height": 900}
 
 pytestmark = pytest.mark.timeout(420)
+# The lanes' canvas is drawn to its box (its rows scroll under it).
+LANES_FILL_THEIR_BOX = """() => {
+  const box = document.querySelector('#zeal-workspace .zw-lanes-box');
+  const cv = document.querySelector('#zeal-workspace canvas.zw-cv-lanes');
+  return box.clientHeight > 0 && cv.clientHeight === box.clientHeight; }"""
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +51,16 @@ def browser(app):
         b.close()
 
 
-def fresh_page(browser, app, errors: list[str]):
-    page = browser.new_page(viewport=VIEWPORT, accept_downloads=True)
+def fresh_page(browser, app, errors: list[str], viewport: dict | None = None):
+    page = browser.new_page(viewport=viewport or VIEWPORT, accept_downloads=True)
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(app.url)
     page.wait_for_selector("#zeal-videos", timeout=WAIT_MS)
     return page
 
 
-def analysed_page(browser, app, errors):
-    page = fresh_page(browser, app, errors)
+def analysed_page(browser, app, errors, viewport: dict | None = None):
+    page = fresh_page(browser, app, errors, viewport)
     open_clip(page, EXAMPLE_CLIP, CLASSES, HINT)
     return page
 
@@ -85,6 +90,8 @@ def test_the_annotators_whole_job(app, browser, tmp_path):
                      "#zeal-workspace canvas.zw-cv-curves"):
         box = page.locator(selector).bounding_box()
         assert box and box["y"] >= 0 and box["y"] + box["height"] <= VIEWPORT["height"], (selector, box)
+    # the lanes fill their box from the first look, before any click (the box settles after the tab shows)
+    wait_for(page, LANES_FILL_THEIR_BOX)
     first = intervals(page)
     assert first and all(iv["state"] == "unreviewed" and iv["source"] == "model" for iv in first.values())
     duration = ws(page, "view()")["duration"]
@@ -138,6 +145,11 @@ def test_the_annotators_whole_job(app, browser, tmp_path):
     wait_saved(page)
     work = reviewed(intervals(page))
     assert len(work) == 4  # the moved, the drawn, the accepted and the rejected one
+    # the playback speed and the accept-all threshold are the annotator's: they outlast a reload
+    page.keyboard.press(">")
+    page.fill("#zeal-workspace input.zw-thresh", "0.35")
+    page.keyboard.press("Enter")
+    page.click("#zeal-workspace .zw-counts")
 
     # Edit one question and run again: every reviewed interval stays exactly as it was.
     open_tab(page, "setup")
@@ -149,6 +161,9 @@ def test_the_annotators_whole_job(app, browser, tmp_path):
     page.click("#zeal-header")
     rescore(page)
     assert reviewed(intervals(page)) == work
+    # the workspace says what the new result kept and replaced
+    wait_for(page, "() => { const n = document.querySelector('#zeal-workspace .zw-notice');"
+                   " return !n.hidden && n.textContent.includes('kept 4 reviewed'); }")
     open_tab(page, "setup")
     page.wait_for_selector("#zeal-videos .zv-status[title*='kept 4 reviewed']", timeout=WAIT_MS)
     open_tab(page, "review")
@@ -159,6 +174,7 @@ def test_the_annotators_whole_job(app, browser, tmp_path):
     wait_ready(page)
     assert {i: key_of(iv) for i, iv in intervals(page).items()} == {i: key_of(iv) for i, iv in before_reload.items()}
     assert ws(page, "undoDepth()") >= 4
+    assert ws(page, "view()")["rate"] == 1.25 and page.input_value("#zeal-workspace input.zw-thresh") == "0.35"
     page.click("#zeal-workspace .zw-counts")
     page.keyboard.press("Control+z")  # the last step was the redone reject
     assert intervals(page)[unrev[1]["id"]]["state"] == "unreviewed"
@@ -379,5 +395,59 @@ def test_zoom_survives_updates_and_a_rerun_keeps_the_work(app, browser):
     view = ws(page, "view()")
     assert (view["t0"], view["t1"]) == (zoom["t0"], zoom["t1"])
     assert intervals(page)[accepted]["state"] == "accepted"
+    assert not errors, errors
+    page.close()
+
+
+def test_at_1280x720_every_lane_is_in_reach(app, browser):
+    """A small window takes height from the curves first; lanes that still do not fit (a smaller window) scroll with the
+    wheel over the class names (the wheel elsewhere zooms), and showing a class's curves brings its
+    lane into sight."""
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors, {"width": 1280, "height": 720})
+    page.select_option("#zeal-workspace select.zw-set", "all")  # every proposal: many sub-rows
+    wait_for(page, LANES_FILL_THEIR_BOX)
+    box = page.locator("#zeal-workspace .zw-lanes-box")
+    # the curves give up height first: down to their least, or until the lanes fit or have 110 px
+    assert page.evaluate("""() => { const b = document.querySelector('#zeal-workspace .zw-lanes-box');
+      const c = document.querySelector('#zeal-workspace canvas.zw-cv-curves').clientHeight;
+      return c <= 56 || b.scrollHeight <= b.clientHeight || b.clientHeight >= 110; }"""), \
+        "the curves kept the height the lanes need"
+    # a window smaller still: the rows no longer fit their box
+    page.set_viewport_size({"width": 1280, "height": 600})
+    wait_for(page, "() => { const b = document.querySelector('#zeal-workspace .zw-lanes-box'); return b.scrollHeight > b.clientHeight; }")
+    wait_for(page, LANES_FILL_THEIR_BOX)
+    view = ws(page, "view()")
+    lanes = lanes_box(page)
+    page.mouse.move(lanes["x"] + 20, lanes["y"] + lanes["height"] / 2)  # over the class names
+    page.mouse.wheel(0, 400)
+    wait_for(page, "() => document.querySelector('#zeal-workspace .zw-lanes-box').scrollTop > 0")
+    assert (ws(page, "view()")["t0"], ws(page, "view()")["t1"]) == (view["t0"], view["t1"])  # no zoom
+    # the first class's lane is out of sight now; 'c' twice shows its curves again and scrolls to it
+    page.click("#zeal-workspace .zw-counts")
+    page.keyboard.press("c")
+    page.keyboard.press("c")
+    assert ws(page, "view()")["shown"] == 0
+    wait_for(page, "() => document.querySelector('#zeal-workspace .zw-lanes-box').scrollTop === 0")
+    # an interval on the lowest row: the wheel over the class names brings it into sight, a click selects it
+    rows = {iv["id"]: ws(page, "laneY(arg)", iv["id"]) for iv in intervals(page).values() if iv["visible"]}
+    low = max(rows, key=rows.get)
+    inside = "(id) => { const y = window.zealWorkspace.laneY(id), r = window.zealWorkspace.geometry().rowH;" \
+             " return y - r / 2 >= 0 && y + r / 2 <= document.querySelector('#zeal-workspace .zw-lanes-box').clientHeight; }"
+    assert not page.evaluate(inside, low), "the lowest row fits without scrolling"
+    page.mouse.move(lanes["x"] + 20, lanes["y"] + lanes["height"] / 2)
+    for _ in range(40):
+        if page.evaluate(inside, low):
+            break
+        page.mouse.wheel(0, 60)
+        page.wait_for_timeout(50)
+    assert page.evaluate(inside, low), "the lowest row cannot be scrolled into sight"
+    iv = intervals(page)[low]
+    page.mouse.click(*interval_point(page, low, (iv["start_s"] + iv["end_s"]) / 2))
+    assert ws(page, "view().selected") == low
+    want = "accepted" if iv["state"] == "rejected" else "rejected"
+    page.keyboard.press(want[0])
+    wait_saved(page)
+    assert intervals(page)[low]["state"] == want
     assert not errors, errors
     page.close()

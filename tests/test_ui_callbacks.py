@@ -10,6 +10,7 @@ import json
 import logging
 import shutil
 import threading
+import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import gradio as gr
@@ -142,6 +143,22 @@ def test_export_before_any_result_says_what_to_do(models, tmp_path):
         cb.export("the open video", None, ["csv"], "accepted only", None)
     with pytest.raises(gr.Error, match="no video of this project is scored yet"):
         cb.export("the whole project", None, ["csv"], "accepted only", None)
+
+
+def test_a_label_studio_export_without_a_media_url_names_the_field_that_fixes_it(models, tmp_path):
+    cb = make_callbacks(tmp_path, models)
+    table = rows_for_classes(["Diving"], None)
+    cb.set_questions(table)
+    cb.add_uploads([str(EXAMPLE_CLIP)])
+    vid = next(iter(cb.project.videos))
+    cb.score(vid, table)
+    score_now(cb, vid)
+    with pytest.warns(UserWarning, match="fill in 'Media URL prefix' above") as caught:
+        paths = cb.export("the open video", vid, ["labelstudio"], "accepted + unreviewed", None, None)
+    assert paths and not any("media_url=" in str(w.message) for w in caught)  # not the Python API's words
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # with the prefix: no warning
+        cb.export("the open video", vid, ["labelstudio"], "accepted + unreviewed", None, "/data/local-files/?d=v/")
 
 
 class _BadLLM(BaseHTTPRequestHandler):

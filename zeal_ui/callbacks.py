@@ -30,6 +30,11 @@ EXPORT_DEFAULT = ("csv", "json")
 EXPORT_CHOICES = {"accepted only": (ACCEPTED,), "accepted + unreviewed": NOT_REJECTED}
 PROPOSAL_CHOICES = {"review set (one candidate per action)": "review", "all proposals (as in the paper)": "all"}
 SCOPE_VIDEO, SCOPE_PROJECT = "the open video", "the whole project"
+# The export's warning about local video paths, said with the field of this page that fixes it.
+APP_LOCAL_MEDIA_WARNING = ("The Label Studio tasks name the video by its path on this machine, which Label Studio "
+                           "cannot open: fill in 'Media URL prefix' above with where Label Studio fetches the "
+                           "video (e.g. /data/local-files/?d=videos/) and export again; the README's \"Use it "
+                           "from Label Studio\" shows the ways.")
 DEFAULT_LIBRARY = "thumos14"
 
 def _gr():
@@ -490,7 +495,7 @@ class Callbacks:
         import warnings
 
         from zeal.errors import ExportWarning
-        from zeal.export import export
+        from zeal.export import LOCAL_MEDIA_WARNING, export
         from zeal.project import export_project
 
         states = EXPORT_CHOICES.get(include or "", EXPORT_CHOICES["accepted only"])
@@ -520,7 +525,7 @@ class Callbacks:
         except ZealError as exc:
             raise self._error(exc) from None
         for w in {str(c.message) for c in caught if issubclass(c.category, ExportWarning)}:
-            self._warn(w)
+            self._warn(APP_LOCAL_MEDIA_WARNING if w == LOCAL_MEDIA_WARNING else w)
         if empty:
             self._warn("The export holds no interval: accept some in the Review tab first, or choose "
                        "'accepted + unreviewed'.")

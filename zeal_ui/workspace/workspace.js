@@ -17,6 +17,8 @@ const LANE_GAP = 6;
 const GUTTER = 132;          // lane labels, px
 const OVERVIEW_H = 22;
 const CURVES_H = 104;
+const CURVES_MIN_H = 56;      // a short window takes height from the curves before the lanes
+const LANES_WANTED_H = 110;   // the lanes' height kept in sight (less when all rows need less)
 const AXIS_H = 22;
 const EDGE_GRAB_PX = 6;      // how close to an edge a press resizes instead of moving
 const DRAG_THRESHOLD_PX = 3;
@@ -403,8 +405,7 @@ function createWorkspace(element, props, server, watch) {
     applyOps(ops);
     W.redo.push(g);
     enqueue({ kind: 'undo', gid: g.gid, label: g.label, ops: wire });
-    showNotice(`Undone: ${g.label}`, 'info');
-    renderAll();
+    afterStep('Undone', g, ops);
   }
   function redo() {
     const g = W.redo.pop();
@@ -414,8 +415,15 @@ function createWorkspace(element, props, server, watch) {
     applyOps(ops);
     W.undo.push(g);
     enqueue({ kind: 'redo', gid: g.gid, label: g.label, ops: wire });
-    showNotice(`Redone: ${g.label}`, 'info');
+    afterStep('Redone', g, ops);
+  }
+  // Where an undo or redo acted, said in the notice; that interval is selected and brought into view
+  // (the play head stays), so a step on an interval off screen is seen.
+  function afterStep(word, g, ops) {
     renderAll();
+    const iv = ops.map((op) => W.ivs.get(op.id)).find((x) => x && ivVisible(x));
+    showNotice(`${word}: ${g.label}${iv ? ` · ${W.classes[iv.cls].name} at ${fmtTime(iv.s, W.fps)}` : ''}`, 'info');
+    if (iv) select(iv.id, { seek: 'none' });
   }
 
   // ---- the edit queue (ordered, persisted, re-sent) ----
@@ -508,6 +516,17 @@ function createWorkspace(element, props, server, watch) {
       try { localStorage.setItem(viewKey(), JSON.stringify({ t0, t1, selected, shown, set, hideRejected, playhead })); } catch (err) { /* no storage */ }
     }, 300);
   }
+  // What holds for every video in this browser: the playback speed and the accept-all threshold.
+  const PREFS_KEY = 'zeal-prefs';
+  function savePrefs() {
+    try { localStorage.setItem(PREFS_KEY, JSON.stringify({ speed: video.playbackRate, acceptAt: Number(thresh.value) })); } catch (err) { /* no storage */ }
+  }
+  function loadPrefs() {
+    let p = {};
+    try { p = JSON.parse(localStorage.getItem(PREFS_KEY) || '{}') || {}; } catch (err) { /* none kept */ }
+    if (SPEEDS.includes(p.speed)) setSpeed(p.speed);
+    if (Number.isFinite(p.acceptAt) && p.acceptAt >= 0 && p.acceptAt <= 1) thresh.value = String(p.acceptAt);
+  }
   function savedView() {
     try { return JSON.parse(localStorage.getItem(viewKey()) || '{}') || {}; } catch (err) { return {}; }
   }
@@ -577,6 +596,14 @@ function createWorkspace(element, props, server, watch) {
   }
   function layout() {
     width = Math.max(300, tlBody.clientWidth || 800);
+    W.curvesH = curvesHeight();
+  }
+  function curvesHeight() {
+    const body = tlBody.clientHeight;
+    if (!body) return CURVES_H;
+    const rows = W.byClass.reduce((a, c) => a + c.rows, 0);
+    const lanes = Math.min(LANES_WANTED_H, LANE_GAP * (W.classes.length + 1) + rows * LANE_MIN_ROW_H);
+    return clamp(body - OVERVIEW_H - AXIS_H - lanes, CURVES_MIN_H, CURVES_H);
   }
   function renderAll() {
     if (W.dirty) recompute();
@@ -664,21 +691,22 @@ function createWorkspace(element, props, server, watch) {
     ctx.stroke(); ctx.setLineDash([]);
   }
   function drawCurves() {
-    const ctx = sizeCanvas(cvCurves, width, CURVES_H);
-    const top = 6, hgt = CURVES_H - 12;
-    ctx.fillStyle = '#fff'; ctx.fillRect(GUTTER, 0, plotW(), CURVES_H);
+    const curvesH = W.curvesH || CURVES_H;
+    const ctx = sizeCanvas(cvCurves, width, curvesH);
+    const top = 6, hgt = curvesH - 12;
+    ctx.fillStyle = '#fff'; ctx.fillRect(GUTTER, 0, plotW(), curvesH);
     ctx.strokeStyle = '#eceff3'; ctx.lineWidth = 1;
     for (const g of [0, 0.5, 1]) { const yy = top + hgt - g * hgt; ctx.beginPath(); ctx.moveTo(GUTTER, yy); ctx.lineTo(GUTTER + plotW(), yy); ctx.stroke(); }
     const c = W.classes[W.view.shown];
     ctx.fillStyle = '#555'; ctx.font = '11px system-ui, sans-serif'; ctx.textBaseline = 'top';
     ctx.fillText('P(yes) 1', 6, top - 2); ctx.textBaseline = 'bottom'; ctx.fillText('0', 6, top + hgt + 2);
     if (!c) return;
-    ctx.save(); ctx.beginPath(); ctx.rect(GUTTER, 0, plotW(), CURVES_H); ctx.clip();
+    ctx.save(); ctx.beginPath(); ctx.rect(GUTTER, 0, plotW(), curvesH); ctx.clip();
     // The shown class's intervals as bands, so the confidence under each one is visible.
     for (const iv of W.byClass[W.view.shown]?.items || []) {
       if (iv.e < W.view.t0 || iv.s > W.view.t1) continue;
       ctx.fillStyle = iv.state === 'rejected' ? 'rgba(150,150,150,0.12)' : alpha(c.color, iv.id === W.view.selected ? 0.28 : 0.1);
-      ctx.fillRect(xOf(iv.s), 0, Math.max(1, xOf(iv.e) - xOf(iv.s)), CURVES_H);
+      ctx.fillRect(xOf(iv.s), 0, Math.max(1, xOf(iv.e) - xOf(iv.s)), curvesH);
     }
     drawCurve(ctx, c.actionness, c.actLo, c.actHi, top, hgt, COLORS.actionness, true);
     drawCurve(ctx, c.start, 0, 1, top, hgt, COLORS.start, false);
@@ -729,6 +757,10 @@ function createWorkspace(element, props, server, watch) {
     if (sel && !(drag && drag.id === sel.id) && ivVisible(sel)) drawIntervals(ctx, geo, [sel], true);
     if (drag) drawIntervals(ctx, geo, [drag.ghost], true);
     ctx.restore();
+    // rows out of sight: arrows in the gutter (the wheel over the class names scrolls them)
+    ctx.fillStyle = '#555'; ctx.font = '10px system-ui, sans-serif';
+    if (top > 0) ctx.fillText('▲ more', GUTTER - 46, top + 6);
+    if (top + shown < geo.height - 1) ctx.fillText('▼ more', GUTTER - 46, top + shown - 6);
   }
   // How an interval looks: unreviewed = dashed outline, fill stronger with the score; accepted or
   // made by a person = solid; rejected = grey, struck through. Intervals of one look are drawn as
@@ -810,7 +842,7 @@ function createWorkspace(element, props, server, watch) {
     if (inside) {
       playhead.style.transform = `translateX(${x}px)`;
       playhead.style.top = `${OVERVIEW_H}px`;
-      playhead.style.height = `${CURVES_H + lanesBox.clientHeight}px`;
+      playhead.style.height = `${(W.curvesH || CURVES_H) + lanesBox.clientHeight}px`;
     }
   }
 
@@ -939,7 +971,7 @@ function createWorkspace(element, props, server, watch) {
     };
     selPanel.replaceChildren(
       h('div', { class: 'zw-row' }, h('i', { class: 'zw-sw', style: `background:${c.color}` }), clsSel, edge('start'), edge('end'),
-        h('span', { class: 'zw-sel-info', text: `${fmtDur(iv.e - iv.s)} · ${iv.human ? 'made or edited by a person' : `model score ${iv.score.toFixed(3)}`} · ${iv.state}` })),
+        h('span', { class: 'zw-sel-info', text: `${fmtDur(iv.e - iv.s)} · ${iv.human ? 'by a person' : `model score ${iv.score.toFixed(3)}`} · ${iv.state}` })),
       h('div', { class: 'zw-row' },
         h('button', { class: 'zw-btn zw-ok', 'data-act': 'accept', text: '✓ accept (a)' }),
         h('button', { class: 'zw-btn zw-no', 'data-act': 'reject', text: '✗ reject (r)' }),
@@ -967,10 +999,16 @@ function createWorkspace(element, props, server, watch) {
   }
   function scrollLanesTo(iv) {  // the selected interval's row in sight when the lanes scroll
     const lane = W.geo && W.geo.lanes[iv.cls];
-    if (!lane) return;
-    const top = lane.y + (iv.row || 0) * W.geo.rowH, hgt = lanesBox.clientHeight;
+    if (lane) scrollRowsIntoView(lane.y + (iv.row || 0) * W.geo.rowH, W.geo.rowH);
+  }
+  function scrollLaneOf(k) {  // the lane of the class the curves show
+    const lane = W.geo && W.geo.lanes[k];
+    if (lane) scrollRowsIntoView(lane.y, Math.min(lane.h, lanesBox.clientHeight - 2 * LANE_GAP));
+  }
+  function scrollRowsIntoView(top, hgt) {
+    const box = lanesBox.clientHeight;
     if (top < lanesBox.scrollTop) lanesBox.scrollTop = Math.max(0, top - LANE_GAP);
-    else if (top + W.geo.rowH > lanesBox.scrollTop + hgt) lanesBox.scrollTop = top + W.geo.rowH - hgt + LANE_GAP;
+    else if (top + hgt > lanesBox.scrollTop + box) lanesBox.scrollTop = top + hgt - box + LANE_GAP;
   }
   function seekTo(t) {
     t = clamp(t, 0, W.duration);
@@ -1068,7 +1106,7 @@ function createWorkspace(element, props, server, watch) {
     seekTo(clamp(f / W.fps, 0, W.duration));
   }
   function togglePlay() { if (video.paused) video.play().catch(() => {}); else video.pause(); }
-  function setSpeed(s) { video.playbackRate = s; speedSel.value = String(s); W.view.speed = s; }
+  function setSpeed(s) { video.playbackRate = video.defaultPlaybackRate = s; speedSel.value = String(s); W.view.speed = s; savePrefs(); }
   function speedStep(dir) { const i = SPEEDS.indexOf(video.playbackRate); setSpeed(SPEEDS[clamp((i < 0 ? 3 : i) + dir, 0, SPEEDS.length - 1)]); }
   function setSet(set) { W.view.set = set; setSel.value = set; W.dirty = true; renderAll(); saveView(); }
 
@@ -1131,7 +1169,10 @@ function createWorkspace(element, props, server, watch) {
     // Edits still on their way first: look again shortly, then take the new result.
     schedulePoll(busy.length > 0 || (react && stale && W.pending.length > 0));
     if (!react) return;
-    if (stale && !W.pending.length) load('update');
+    if (stale && !W.pending.length) {
+      // what the new result kept and replaced (and what the run worked around), said where the work is
+      load('update').then(() => { if (mine.message && W.video === mine.id && W.rev >= mine.rev) showNotice(mine.message, 'info'); });
+    }
     else if (mine && !W.data && mine.rev > 0) load('reload');
   }
   let pollTimer = null;
@@ -1197,7 +1238,7 @@ function createWorkspace(element, props, server, watch) {
     notice.className = `zw-notice zw-n-${kind || 'info'}`;
     notice.hidden = false;
     clearTimeout(noticeTimer);
-    noticeTimer = setTimeout(() => { notice.hidden = true; }, kind === 'error' ? 9000 : 4000);
+    noticeTimer = setTimeout(() => { notice.hidden = true; }, kind === 'error' || text.length > 80 ? 9000 : 4000);
   }
   function buildHelp() {
     const keys = [
@@ -1214,7 +1255,7 @@ function createWorkspace(element, props, server, watch) {
     ];
     const mouse = [
       ['click on the timeline', 'seek there'], ['click an interval', 'select it'], ['drag an interval\'s edge', 'move that edge (snaps to sampled frames; hold Alt for single video frames)'],
-      ['drag an interval\'s body', 'move it'], ['drag on an empty lane', 'draw a new interval of that class'], ['double-click a list cell', 'type a start, end or class'],
+      ['drag an interval\'s body', 'move it'], ['drag on an empty lane', 'draw a new interval of that class'], ['wheel over the class names', 'scroll the lanes (when they do not all fit)'], ['double-click a list cell', 'type a start, end or class'],
       ['the strip on top', 'the whole video: click or drag to move the visible window'],
     ];
     const table = (rows) => h('table', {}, ...rows.map(([k, v]) => h('tr', {}, h('th', { text: k }), h('td', { text: v }))));
@@ -1363,6 +1404,10 @@ function createWorkspace(element, props, server, watch) {
     ev.preventDefault();
     tooltip.hidden = true;
     const [x] = localXY(ev, tlBody);
+    if (x < GUTTER && lanesBox.contains(ev.target) && lanesBox.scrollHeight > lanesBox.clientHeight) {
+      lanesBox.scrollTop += ev.deltaY;  // over the class names: scroll the lanes
+      return;
+    }
     const horizontal = ev.shiftKey || Math.abs(ev.deltaX) > Math.abs(ev.deltaY);
     if (horizontal) panBy(((ev.shiftKey ? ev.deltaY : ev.deltaX) / plotW()) * (W.view.t1 - W.view.t0));
     else zoomAt(clamp(tOf(Math.max(x, GUTTER)), 0, W.duration), Math.exp(ev.deltaY * 0.0015));
@@ -1439,9 +1484,10 @@ function createWorkspace(element, props, server, watch) {
   }
   loopBtn.addEventListener('click', () => { W.view.loop = !W.view.loop; renderToggles(); });
   speedSel.addEventListener('change', () => setSpeed(Number(speedSel.value)));
+  thresh.addEventListener('change', savePrefs);
   setSel.addEventListener('change', () => setSet(setSel.value));
   hideRej.addEventListener('change', () => { W.view.hideRejected = hideRej.checked; W.dirty = true; renderAll(); saveView(); });
-  shownSel.addEventListener('change', () => { W.view.shown = Number(shownSel.value); drawTimeline(); renderCounts(); saveView(); });
+  shownSel.addEventListener('change', () => { W.view.shown = Number(shownSel.value); scrollLaneOf(W.view.shown); drawTimeline(); renderCounts(); saveView(); });
   function fillClassMenus() {
     shownSel.replaceChildren(...W.classes.map((c, k) => h('option', { value: k, text: c.name, selected: k === W.view.shown })));
   }
@@ -1499,7 +1545,7 @@ function createWorkspace(element, props, server, watch) {
       case 'm': merge(); break;
       case 'Delete': case 'Backspace': remove(); break;
       case 'i': insertAtPlayhead(); break;
-      case 'c': W.view.shown = (W.view.shown + 1) % Math.max(1, W.classes.length); shownSel.value = String(W.view.shown); drawTimeline(); renderCounts(); break;
+      case 'c': W.view.shown = (W.view.shown + 1) % Math.max(1, W.classes.length); shownSel.value = String(W.view.shown); scrollLaneOf(W.view.shown); drawTimeline(); renderCounts(); break;
       case '+': case '=': act('zoom-in'); break;
       case '-': case '_': act('zoom-out'); break;
       case '0': act('zoom-fit'); break;
@@ -1600,7 +1646,10 @@ function createWorkspace(element, props, server, watch) {
     if (over > 0) { hgt = Math.max(420, hgt - over); root.style.height = `${hgt}px`; }
   }
   window.addEventListener('resize', fit);
+  loadPrefs();
   new ResizeObserver(() => { fit(); if (W.loaded) { layout(); drawTimeline(); renderList(); } }).observe(root);
+  // The lanes' box settles after the tab is shown (the player's size comes later): rows follow it.
+  new ResizeObserver(() => { if (W.loaded) drawTimeline(); }).observe(lanesBox);
   fit();
   window.addEventListener('beforeunload', (ev) => {
     if (W.pending.length) { persistPending(); ev.preventDefault(); ev.returnValue = ''; }
