@@ -758,9 +758,13 @@ function createWorkspace(element, props, server, watch) {
     if (drag) drawIntervals(ctx, geo, [drag.ghost], true);
     ctx.restore();
     // rows out of sight: arrows in the gutter (the wheel over the class names scrolls them)
-    ctx.fillStyle = '#555'; ctx.font = '10px system-ui, sans-serif';
-    if (top > 0) ctx.fillText('▲ more', GUTTER - 46, top + 6);
-    if (top + shown < geo.height - 1) ctx.fillText('▼ more', GUTTER - 46, top + shown - 6);
+    ctx.font = '10px system-ui, sans-serif';
+    const more = (text, y) => {
+      ctx.fillStyle = 'rgba(255,255,255,0.9)'; ctx.fillRect(GUTTER - 48, y - 6, 46, 12);
+      ctx.fillStyle = '#555'; ctx.fillText(text, GUTTER - 46, y);
+    };
+    if (top > 0) more('▲ more', top + 6);
+    if (top + shown < geo.height - 1) more('▼ more', top + shown - 6);
   }
   // How an interval looks: unreviewed = dashed outline, fill stronger with the score; accepted or
   // made by a person = solid; rejected = grey, struck through. Intervals of one look are drawn as
@@ -1545,7 +1549,7 @@ function createWorkspace(element, props, server, watch) {
       case 'm': merge(); break;
       case 'Delete': case 'Backspace': remove(); break;
       case 'i': insertAtPlayhead(); break;
-      case 'c': W.view.shown = (W.view.shown + 1) % Math.max(1, W.classes.length); shownSel.value = String(W.view.shown); scrollLaneOf(W.view.shown); drawTimeline(); renderCounts(); break;
+      case 'c': W.view.shown = (W.view.shown + 1) % Math.max(1, W.classes.length); shownSel.value = String(W.view.shown); scrollLaneOf(W.view.shown); drawTimeline(); renderCounts(); saveView(); break;
       case '+': case '=': act('zoom-in'); break;
       case '-': case '_': act('zoom-out'); break;
       case '0': act('zoom-fit'); break;
