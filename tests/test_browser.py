@@ -451,3 +451,50 @@ def test_at_1280x720_every_lane_is_in_reach(app, browser):
     assert intervals(page)[low]["state"] == want
     assert not errors, errors
     page.close()
+
+
+def test_what_is_hidden_or_deleted_is_never_edited_and_n_goes_on_from_there(app, browser):
+    """With rejected intervals hidden, a rejected interval is no longer selected, so no key edits it
+    unseen; after a reject or a delete, n and p go on from where it was (not from the video's ends);
+    Ctrl+Z with the focus on a menu is the workspace's undo, never the browser's undo of a text box."""
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+    page.select_option("#zeal-workspace select.zw-set", "all")
+    page.check("#zeal-workspace input.zw-hide-rejected")
+    page.click("#zeal-workspace .zw-counts")
+    order = ws(page, "visibleIds()")
+    assert len(order) >= 4
+    start = intervals(page)
+    for key in ("n", "n", "n"):
+        page.keyboard.press(key)
+    second, third = order[2], order[3]
+    assert ws(page, "view().selected") == second
+    page.keyboard.press("r")
+    assert ws(page, "view().selected") is None and second not in ws(page, "visibleIds()")
+    page.keyboard.press("]")  # nothing selected: it moves nothing
+    page.keyboard.press("a")
+    wait_saved(page)
+    now = intervals(page)
+    assert now[second]["state"] == "rejected" and key_of(now[second])[:3] == key_of(start[second])[:3]
+    page.keyboard.press("n")
+    assert ws(page, "view().selected") == third, "n did not go on from the rejected interval"
+    page.keyboard.press("Delete")
+    assert ws(page, "view().selected") is None
+    page.keyboard.press("p")
+    assert ws(page, "view().selected") == order[1], "p did not go back from the deleted interval"
+    # Ctrl+Z with the focus on a menu: the delete comes back, the threshold box keeps what was typed
+    page.fill("#zeal-workspace input.zw-thresh", "0.3")
+    page.keyboard.press("Tab")
+    page.locator("#zeal-workspace select.zw-speed").focus()
+    page.keyboard.press("Control+z")
+    assert third in intervals(page), "Ctrl+Z on a menu did not undo the delete"
+    assert page.input_value("#zeal-workspace input.zw-thresh") == "0.3"
+    wait_saved(page)
+    page.reload()
+    wait_ready(page)
+    after = intervals(page)
+    assert third in after and after[second]["state"] == "rejected"
+    assert {i: key_of(iv) for i, iv in after.items() if i not in (second,)} == \
+        {i: key_of(iv) for i, iv in start.items() if i not in (second,)}
+    assert not errors, errors
+    page.close()

@@ -50,6 +50,8 @@ def test_sigkill_during_scoring_and_a_burst_of_edits_loses_nothing_saved(tiny, t
         ivs = interval_dicts(server.call("load", {"video": short}))
         targets = sorted(ivs.values(), key=lambda iv: iv["start_s"])
         acked: dict[str, str] = {}  # interval id -> the state the server acknowledged
+        # the edit sent when the app died: it may be on disk though its answer never came back
+        unanswered: dict[str, str] = {}
         versions = {iv["id"]: iv["version"] for iv in targets}
         stop = threading.Event()
 
@@ -68,7 +70,8 @@ def test_sigkill_during_scoring_and_a_burst_of_edits_loses_nothing_saved(tiny, t
                 try:
                     ack = server.call("edit", {"video": short, "client": "burst", "edits": [edit]})
                 except OSError:
-                    return  # the app is gone: this edit was never acknowledged
+                    unanswered[iv["id"]] = state  # the app is gone: this edit was never acknowledged
+                    return
                 if ack.get("last_seq") == seq and "error" not in ack:
                     acked[iv["id"]] = state
                     versions[iv["id"]] += 1
@@ -103,7 +106,8 @@ def test_sigkill_during_scoring_and_a_burst_of_edits_loses_nothing_saved(tiny, t
         server = PageServer(app.url)
         now = interval_dicts(server.call("load", {"video": short}))
         for iid, state in acked.items():
-            assert now[iid]["state"] == state, (iid, state, now[iid]["state"])
+            # what was acknowledged is there, unless the one edit that got no answer came after it
+            assert now[iid]["state"] in {state, unanswered.get(iid)}, (iid, state, unanswered, now[iid]["state"])
         long = next(v for v in server.call("videos", {})["videos"] if v["name"] == long_clip.name)
         assert long["status"] in ("queued", "scoring", "scored")  # the interrupted run is queued again
         server.wait_scored({long_clip.name}, timeout_s=400)

@@ -13,9 +13,14 @@
     // a slider keeps its arrow, Home and End keys
     return !['checkbox', 'radio', 'button', 'submit', 'color', 'file'].includes((el.type || '').toLowerCase());
   };
+  // Where the browser's own undo belongs: a field that takes typing. Elsewhere (a menu, a slider)
+  // Ctrl+Z is the workspace's undo, never the browser's undo of some other field's text.
+  const takesTyping = (el) => isTextField(el) && !['select'].includes((el.tagName || '').toLowerCase()) &&
+    (el.type || '').toLowerCase() !== 'range';
+  const isUndoKey = (ev) => (ev.ctrlKey || ev.metaKey) && ['z', 'y'].includes((ev.key || '').toLowerCase());
   document.addEventListener('keydown', (ev) => {
     const t = ev.target;
-    if (isTextField(t)) return;
+    if (isTextField(t) && !(isUndoKey(ev) && !takesTyping(t))) return;
     const onButton = t && t.closest && t.closest('button, [role="button"], a[href], summary');
     const heavy = t && t.closest && t.closest('.zeal-mouse-only');
     if (onButton && (ev.key === ' ' || (ev.key === 'Enter' && heavy))) {

@@ -219,10 +219,12 @@ function createWorkspace(element, props, server, watch) {
     if (W.view.hideRejected && iv.state === 'rejected') return false;
     return W.view.set === 'all' || iv.human || iv.state !== 'unreviewed' || iv.rs;
   }
+  // The order of the list and of n / p: by start, then end, then id.
+  function listOrder(a, b) { return a.s - b.s || a.e - b.e || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0); }
   function recompute() {
     const vis = [];
     for (const iv of W.ivs.values()) if (ivVisible(iv)) vis.push(iv);
-    vis.sort((a, b) => a.s - b.s || a.e - b.e || (a.id < b.id ? -1 : 1));
+    vis.sort(listOrder);
     W.visible = vis;
     // Sub-rows per class: overlapping intervals of one class are stacked, never blended.
     W.byClass = W.classes.map(() => ({ rows: 0, items: [] }));
@@ -236,6 +238,10 @@ function createWorkspace(element, props, server, watch) {
     }
     W.byClass.forEach((c, k) => { c.rows = Math.max(1, rowEnds[k].length); });
     W.dirty = false;
+    // A selected interval that is no longer shown (rejected while rejected ones are hidden, another
+    // set) is no longer selected: no key may edit what cannot be seen. n and p go on from where it was.
+    const sel = selectedIv();
+    if (sel && !ivVisible(sel)) { W.anchor = { s: sel.s, e: sel.e, id: sel.id }; W.view.selected = null; }
   }
   function counts() {
     const out = { unreviewed: 0, accepted: 0, rejected: 0 };
@@ -246,6 +252,7 @@ function createWorkspace(element, props, server, watch) {
     return out;
   }
   function selectedIv() { return W.view.selected ? W.ivs.get(W.view.selected) || null : null; }
+  // Where the selection was (W.anchor: its start, end and id): n and p go on from there after it went away.
 
   // ---- wire format ----
   function fromWire(a) {
@@ -335,6 +342,7 @@ function createWorkspace(element, props, server, watch) {
       if (Number.isInteger(v.shown)) W.view.shown = v.shown;
       if (v.set === 'all' || v.set === 'review') W.view.set = v.set;
       W.view.hideRejected = !!v.hideRejected;
+      W.view.loop = !!v.loop;
     }
     W.view.shown = clamp(W.view.shown, 0, Math.max(0, W.classes.length - 1));
     if (!sameVideo) {
@@ -511,9 +519,9 @@ function createWorkspace(element, props, server, watch) {
   function saveView() {
     clearTimeout(viewTimer);
     viewTimer = setTimeout(() => {
-      const { t0, t1, selected, shown, set, hideRejected } = W.view;
+      const { t0, t1, selected, shown, set, hideRejected, loop } = W.view;
       const playhead = currentT();
-      try { localStorage.setItem(viewKey(), JSON.stringify({ t0, t1, selected, shown, set, hideRejected, playhead })); } catch (err) { /* no storage */ }
+      try { localStorage.setItem(viewKey(), JSON.stringify({ t0, t1, selected, shown, set, hideRejected, loop, playhead })); } catch (err) { /* no storage */ }
     }, 300);
   }
   // What holds for every video in this browser: the playback speed and the accept-all threshold.
@@ -993,6 +1001,7 @@ function createWorkspace(element, props, server, watch) {
     const iv = id ? W.ivs.get(id) : null;
     W.view.selected = iv ? iv.id : null;
     if (iv) {
+      W.anchor = { s: iv.s, e: iv.e, id: iv.id };
       if (W.view.shown !== iv.cls) { W.view.shown = iv.cls; shownSel.value = String(iv.cls); }
       if (iv.e < W.view.t0 || iv.s > W.view.t1) { const span = W.view.t1 - W.view.t0; W.view.t0 = (iv.s + iv.e) / 2 - span / 2; W.view.t1 = W.view.t0 + span; clampView(); }
       if (seek === 'start') seekTo(iv.s); else if (seek === 'end') seekTo(iv.e);
@@ -1084,6 +1093,7 @@ function createWorkspace(element, props, server, watch) {
     commit('delete', [{ id: iv.id, after: null }]);
     // Nothing stays selected: a second Delete must not remove the next interval unseen.
     select(null, { seek: null });
+    W.anchor = { s: iv.s, e: iv.e, id: iv.id };
     showNotice(`Deleted ${W.classes[iv.cls].name} ${fmtClock(iv.s)}–${fmtClock(iv.e)}. Ctrl+Z brings it back.`, 'info');
   }
   function acceptAbove() {
@@ -1098,8 +1108,18 @@ function createWorkspace(element, props, server, watch) {
     const list = W.visible;
     if (!list.length) return;
     const i = list.findIndex((iv) => iv.id === W.view.selected);
-    const j = i < 0 ? (dir > 0 ? 0 : list.length - 1) : clamp(i + dir, 0, list.length - 1);
+    let j;
+    if (i >= 0) j = clamp(i + dir, 0, list.length - 1);
+    else if (W.anchor) {  // nothing selected since a delete or a hidden reject: on from there
+      const after = firstAfter(list, W.anchor);
+      j = clamp(dir > 0 ? after : after - 1, 0, list.length - 1);
+    } else j = dir > 0 ? 0 : list.length - 1;
     select(list[j].id, { seek: 'start' });
+  }
+  function firstAfter(list, at) {  // the index of the first interval of the list that comes after `at`
+    let lo = 0, hi = list.length;
+    while (lo < hi) { const mid = (lo + hi) >> 1; if (listOrder(list[mid], at) <= 0) lo = mid + 1; else hi = mid; }
+    return lo;
   }
   function needSelection() { showNotice('Select an interval first (click it, or press n).', 'warn'); }
   function frameStep(dir, sampled) {
@@ -1486,7 +1506,11 @@ function createWorkspace(element, props, server, watch) {
     const t = video.currentTime || 0;
     return t >= W.view.t0 && t <= W.view.t1 ? t : (W.view.t0 + W.view.t1) / 2;
   }
-  loopBtn.addEventListener('click', () => { W.view.loop = !W.view.loop; renderToggles(); });
+  loopBtn.addEventListener('click', () => { W.view.loop = !W.view.loop; renderToggles(); saveView(); });
+  // A menu gives the keys back once chosen from: the shortcuts work again at once.
+  root.addEventListener('change', (ev) => {
+    if (ev.target.tagName === 'SELECT' && !ev.target.classList.contains('zw-cell-input')) ev.target.blur();
+  });
   speedSel.addEventListener('change', () => setSpeed(Number(speedSel.value)));
   thresh.addEventListener('change', savePrefs);
   setSel.addEventListener('change', () => setSet(setSel.value));
@@ -1533,7 +1557,7 @@ function createWorkspace(element, props, server, watch) {
       case '>': case '.': speedStep(1); break;
       case 'Home': act('jump-start'); break;
       case 'End': act('jump-end'); break;
-      case 'l': W.view.loop = !W.view.loop; renderToggles(); showNotice(W.view.loop ? 'Looping the selected interval.' : 'Loop off.', 'info'); break;
+      case 'l': W.view.loop = !W.view.loop; renderToggles(); saveView(); showNotice(W.view.loop ? 'Looping the selected interval.' : 'Loop off.', 'info'); break;
       case 'n': step(1); break;
       case 'N': nextUnreviewed(); break;
       case 'p': step(-1); break;
