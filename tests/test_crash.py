@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -113,6 +114,11 @@ def test_sigkill_during_scoring_and_a_burst_of_edits_loses_nothing_saved(tiny, t
         server.wait_scored({long_clip.name}, timeout_s=400)
     finally:
         app.stop()
+    # nothing of the killed app lives on (its decoding child had, stuck, for as long as the machine ran)
+    deadline = time.monotonic() + 20
+    while _processes_of(tmp_path) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _processes_of(tmp_path), _processes_of(tmp_path)
     project = Project.open(tmp_path / "work" / "project")
     entry = next(e for e in project.entries() if e.name == long_clip.name)
     result = project.record(entry.id).result
@@ -157,3 +163,17 @@ def test_edits_made_while_the_app_is_down_are_saved_once_it_is_back(tiny, tmp_pa
         assert (now[first]["state"], now[second]["state"]) == ("accepted", "rejected")
     finally:
         app.stop()
+
+
+def _processes_of(tmp_path) -> list[str]:
+    """Live (not zombie) processes whose command line names this test's folder."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            state = (proc / "stat").read_text().split(")")[-1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if str(tmp_path) in cmd and state not in ("Z", "X"):
+            found.append(f"{proc.name}: {cmd[:120]}")
+    return found

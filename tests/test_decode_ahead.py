@@ -243,3 +243,44 @@ def test_without_a_child_process_a_thread_decodes(tiny, video, tmp_path, monkeyp
     np.testing.assert_array_equal(got.times_s, expected.times_s)
     assert [c.intervals for c in got.classes.values()] == [c.intervals for c in expected.classes.values()]
     assert wait_for_no_decoder() == []
+
+
+ORPHAN_SCRIPT = """
+import os, sys
+from zeal import video as video_io
+from zeal.pipeline import _DecodeInProcess
+path = sys.argv[1]
+sampling = {"fps": 10.0, "max_side": None, "chunk": 4, "backend": "pyav", "info": video_io.probe(path)}  # chunks larger than a pipe holds
+ahead = _DecodeInProcess(path, sampling, 1, None, [])
+chunks = iter(ahead.__enter__())
+next(chunks)  # the child decodes on, into a queue nobody will empty
+print(ahead._process.pid, flush=True)
+os.kill(os.getpid(), 9)  # the run is killed: no clean-up of any kind
+"""
+
+
+def test_a_decoding_child_whose_run_was_killed_ends(tmp_path):
+    """SIGKILL of the run (the app killed while scoring): its decoding child must not live on, also
+    when what it has decoded is more than the pipe to its dead parent holds."""
+    import subprocess
+    import sys
+
+    from media_factory import write_clip
+
+    clip = write_clip(tmp_path / "wide.mp4", 120, size=(640, 360), rate=25)
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT, str(clip)], cwd=root, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid = int(done.stdout.split()[0])
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            return  # gone
+        if state in ("Z", "X"):  # ended (a zombie until its new parent reaps it)
+            return
+        time.sleep(0.2)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"the decoding child {pid} outlived its killed run by 20 s")

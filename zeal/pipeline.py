@@ -10,6 +10,7 @@ import copy
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import threading
 import time
@@ -495,8 +496,15 @@ class _DecodeInProcess(_DecodeAhead):
                              "VideoConfig(decode_in='thread'))")
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
 def _decode_child(out, video: str, sampling: dict, parent: int) -> None:
     """The decoding child process: sample() into `out`, then ("end", skipped) or ("error", error)."""
+    _end_with_parent()
+    if os.getppid() != parent:  # the run was gone before that took hold
+        out.cancel_join_thread()
+        return
     skipped: list = []
 
     def send(item) -> bool:
@@ -511,12 +519,29 @@ def _decode_child(out, video: str, sampling: dict, parent: int) -> None:
     try:
         for chunk in video_io.sample(video, skipped=skipped, **sampling):
             if not send((_DecodeAhead._CHUNK, chunk)):
+                # An orphan: nobody reads the pipe, whose reading end this process holds too, so a
+                # flush would wait for ever. What it holds is dropped.
+                out.cancel_join_thread()
                 return
         send((_DecodeAhead._END, skipped))
     except BaseException as error:  # noqa: BLE001 - handed to the run, which raises it
         send((_DecodeAhead._ERROR, _portable(error)))
+    if os.getppid() != parent:
+        out.cancel_join_thread()
+        return
     out.close()
     out.join_thread()  # all of it sent before the child exits
+
+
+def _end_with_parent() -> None:
+    """Ask Linux to kill this process when the thread that forked it ends: a run killed with SIGKILL
+    (the app killed while scoring) leaves no decoder behind, wherever the decoder is stuck."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+    except (OSError, AttributeError):  # not Linux's libc: the parent check in send() remains
+        pass
 
 
 def _portable(error: BaseException) -> ZealError:
