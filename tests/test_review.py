@@ -62,6 +62,16 @@ def test_touching_intervals_do_not_overlap_and_reviewed_ones_occupy():
     assert [iv.in_review_set for iv in marked] == [True, True, False, True, False]
 
 
+def test_with_review_set_changes_the_flag_only():
+    iv = Interval(1.0, 4.0, "A", 0.3)
+    out = iv.with_review_set(False)
+    assert out is not iv and not out.in_review_set and iv.in_review_set
+    assert replace(out, in_review_set=True) == iv and out.id == iv.id
+    assert iv.with_review_set(True) is iv  # nothing to change: the same object
+    with pytest.raises(ValueError, match="always in the review set"):
+        Interval(1.0, 4.0, "A", 0.3, state="accepted").with_review_set(False)
+
+
 def _result(intervals: list[Interval], n: int = 40) -> Result:
     labels = list(dict.fromkeys(iv.label for iv in intervals)) or ["A"]
     curves = Curves(*(np.linspace(0, 1, n) for _ in range(5)))

@@ -25,7 +25,7 @@ from zeal.config import ProposalParams, ZealConfig, get_preset, result_settings
 from zeal.errors import ConfigError, VideoError, ZealError
 from zeal.proposals import normalize, propose
 from zeal.queries import ActionQuery, QuerySet, lookup, prompt_text
-from zeal.review import carry_over, mark_review_set, unique_ids
+from zeal.review import CarryOver, carry_over, mark_review_set, unique_ids
 from zeal.scorers import (ClipScorerLike, PYesScorer, build_clip, build_lvlm, clip_model_id, is_remote,
                           local_lvlm_model_id)
 from zeal.types import ClassResult, Curves, Interval, Result, RunInfo
@@ -224,6 +224,11 @@ class ZealPipeline:
         """The same curves with new proposal settings: no model runs. Every interval a person
         made, edited, accepted or rejected stays (see `zeal.review.carry_over`); only unreviewed
         model proposals are replaced, leaving out those whose id is in `suppressed`."""
+        return self.reproposal(result, params, suppressed)[0]
+
+    def reproposal(self, result: Result, params: ProposalParams,
+                   suppressed: Iterable[str] = ()) -> tuple[Result, CarryOver]:
+        """As `repropose`, with what it kept and replaced."""
         classes = {}
         for label, cls in result.classes.items():
             c = cls.curves
@@ -238,7 +243,7 @@ class ZealPipeline:
                                          _intervals(curves, result.times_s, label, params, review_set=False))
         out = Result(result.video, result.times_s, classes,
                      {**copy.deepcopy(result.settings), "proposals": vars(params).copy()}, result.run)
-        return carry_over(result, out, suppressed)[0]
+        return carry_over(result, out, suppressed)
 
     # --- internals -------------------------------------------------------------------------
     def _prompt(self, query: ActionQuery, question: str) -> str:

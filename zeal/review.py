@@ -14,6 +14,7 @@ proposals; everything a person touched stays, by id (`carry_over`). Plain Python
 from __future__ import annotations
 
 import bisect
+from operator import attrgetter
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Sequence
 
@@ -82,22 +83,19 @@ def mark_review_set(intervals: Sequence[Interval]) -> list[Interval]:
     no proposal already kept. Intervals that only touch (one ends where the other starts) do not
     overlap."""
     out = list(intervals)
-    for label in dict.fromkeys(iv.label for iv in out):
-        rows = [k for k, iv in enumerate(out) if iv.label == label]
-        occupied = _union((out[k].start_s, out[k].end_s) for k in rows if out[k].reviewed)
+    by_label: dict[str, tuple[list[int], list[int]]] = {}  # label -> (reviewed rows, unreviewed rows)
+    for k, iv in enumerate(out):
+        by_label.setdefault(iv.label, ([], []))[0 if iv.reviewed else 1].append(k)
+    for reviewed, unreviewed in by_label.values():
+        occupied = _union((out[k].start_s, out[k].end_s) for k in reviewed)
+        for k in reviewed:
+            out[k] = out[k].with_review_set(True)
         kept = _Spans()
-        candidates = sorted((k for k in rows if not out[k].reviewed),
-                            key=lambda k: (-out[k].score, out[k].start_s, out[k].end_s))
-        for k in rows:
-            if out[k].reviewed and not out[k].in_review_set:
-                out[k] = replace(out[k], in_review_set=True)
-        for k in candidates:
-            iv = out[k]
-            keep = not occupied.overlaps(iv.start_s, iv.end_s) and not kept.overlaps(iv.start_s, iv.end_s)
+        for _, start, end, k in sorted((-out[k].score, out[k].start_s, out[k].end_s, k) for k in unreviewed):
+            keep = not occupied.overlaps(start, end) and not kept.overlaps(start, end)
             if keep:
-                kept.add(iv.start_s, iv.end_s)
-            if iv.in_review_set != keep:
-                out[k] = replace(iv, in_review_set=keep)
+                kept.add(start, end)
+            out[k] = out[k].with_review_set(keep)
     return out
 
 
@@ -125,7 +123,7 @@ def carry_over(old: Result | None, new: Result, suppressed: Iterable[str] = ()) 
     deleted), is left out; unreviewed proposals of `old` are replaced by those of `new`. A class
     that `new` no longer analyses keeps its reviewed intervals, with missing (NaN) curves when the
     sampled frames differ. The review set is decided again for the whole result."""
-    old_intervals = old.intervals if old is not None else []
+    old_intervals = [iv for cls in old.classes.values() for iv in cls.intervals] if old is not None else []
     kept = [iv for iv in old_intervals if iv.reviewed]
     taken = {iv.id for iv in kept} | set(suppressed)
     classes = {}
@@ -149,7 +147,7 @@ def carry_over(old: Result | None, new: Result, suppressed: Iterable[str] = ()) 
 
 
 def _sorted(intervals: list[Interval]) -> list[Interval]:
-    return sorted(intervals, key=lambda i: (i.start_s, i.end_s, i.id))
+    return sorted(intervals, key=attrgetter("start_s", "end_s", "id"))
 
 
 def select(result: Result, states: Sequence[str] = NOT_REJECTED, proposals: str = "review") -> list[Interval]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import uuid
@@ -117,6 +118,7 @@ SOURCES = (MODEL, HUMAN)
 _ID_HEX = 12  # hex digits of an interval id: 48 bits, no collision among a project's intervals
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a slider move proposes mostly the same intervals again
 def proposal_id(label: str, start_s: float, end_s: float) -> str:
     """The id of a model proposal: the same class and times (the same sampled frames) give the
     same id, so a proposal keeps its identity when the curves are proposed again."""
@@ -166,6 +168,17 @@ class Interval:
     @property
     def accepted(self) -> bool:
         return self.state == ACCEPTED
+
+    def with_review_set(self, member: bool) -> "Interval":
+        """This interval with only `in_review_set` changed. No other field changes, so none is
+        checked again: a slider move re-marks thousands of proposals."""
+        if member == self.in_review_set:
+            return self
+        if self.reviewed and not member:
+            raise ValueError(f"interval {self.id}: a reviewed interval is always in the review set")
+        twin = object.__new__(Interval)
+        twin.__dict__.update(self.__dict__, in_review_set=member)
+        return twin
 
     @property
     def reviewed(self) -> bool:

@@ -119,18 +119,14 @@ def server_functions(state: AppState) -> list[Callable]:
         except (ZealError, TypeError, ValueError) as exc:
             return {"error": str(exc)}
         with rec.lock:
-            replaced = sum(1 for iv in rec.result.intervals if not iv.reviewed)
-            reviewed = sum(1 for iv in rec.result.intervals if iv.reviewed)
-            rec.result = pipeline.repropose(rec.result, params, suppressed=rec.review.deleted)
+            rec.result, report = pipeline.reproposal(rec.result, params, suppressed=rec.review.deleted)
             rec.review.rev += 1
-            fresh = sum(1 for iv in rec.result.intervals if not iv.reviewed)
             project.settings.proposals = params
             # Written after the answer: a re-proposal is made again from the settings at will, and
             # the reviewed intervals it keeps are on disk already.
             threading.Thread(target=_save_reproposal, args=(vid,), daemon=True).start()
             return {"rev": rec.review.rev, "intervals": wire_intervals(rec.result, rec.review.versions),
-                    "message": f"Re-proposed: kept {reviewed} reviewed interval(s), replaced {replaced} "
-                               f"unreviewed proposal(s) with {fresh}."}
+                    "message": f"Re-proposed: {report.sentence()}."}
 
     return [load, edit, repropose, *project_functions(state)]
 

@@ -1597,7 +1597,7 @@ function createWorkspace(element, props, server, watch) {
     if (ev.type !== 'keydown' && !root.contains(ev.target)) return;
     const t = ev.timeStamp;
     requestAnimationFrame(() => setTimeout(() => {
-      W.latencies.push({ type: ev.type, ms: performance.now() - t });
+      W.latencies.push({ type: ev.type, key: ev.key || '', ms: performance.now() - t });
       if (W.latencies.length > LATENCY_KEEP) W.latencies.shift();
     }, 0));
   }
@@ -1615,6 +1615,7 @@ function createWorkspace(element, props, server, watch) {
       view: () => ({ ...W.view, duration: W.duration, fps: W.fps, times: W.times.length, playhead: video.currentTime,
         paused: video.paused, rate: video.playbackRate }),
       intervals: () => Array.from(W.ivs.values(), (iv) => ({ ...toDict(iv), visible: ivVisible(iv), version: iv.v })),
+      interval: (id) => { const iv = W.ivs.get(id); return iv ? { ...toDict(iv), visible: ivVisible(iv), version: iv.v } : null; },
       visibleIds: () => W.visible.map((iv) => iv.id),
       counts,
       geometry: () => ({ gutter: GUTTER, plotW: plotW(), lanes: W.geo ? W.geo.lanes : [], rowH: W.geo ? W.geo.rowH : 0, scroll: lanesBox.scrollTop }),
