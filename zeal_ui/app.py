@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     from zeal.project import Project
     from zeal_ui.app_state import AppLimits, add_media_route
     from zeal_ui.demo import create_demo, page_assets
+    from zeal_ui.heap import freeze_heap
 
     try:
         project = Project.open(Path(args.project).expanduser() if args.project else work_dir / "project")
@@ -125,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_file_size=f"{args.max_upload_mb:g}mb", blocked_paths=[str(project.root)],
                 footer_links=["api", "settings"], prevent_thread_lock=True, **page_assets())
     add_media_route(demo.app, state)
+    freeze_heap()
     print(f"project: {project.root}", flush=True)
     try:
         demo.block_thread()

@@ -19,6 +19,7 @@ from zeal.errors import ZealError
 from zeal.project import Project
 from zeal.queries import QuerySet
 from zeal.review import carry_over
+from zeal_ui.heap import freeze_heap
 
 log = logging.getLogger(__name__)
 
@@ -137,6 +138,7 @@ class ScoringQueue:
             elif stage != "scoring frames":
                 project.set_status(vid, "scoring", message=stage, save=False)
 
+        models_were_loaded = all(self.pipeline.models_loaded().values())
         try:
             fresh = self.pipeline.run(str(path), queries=queries, known_classes=known, progress=progress,
                                       cancel=self._cancel.is_set)
@@ -146,6 +148,8 @@ class ScoringQueue:
         except ZealError as exc:  # a model that cannot load says which and how to get it
             project.set_status(vid, "failed", 0.0, self._shown(str(exc), path, entry.name))
             return
+        if not models_were_loaded and all(self.pipeline.models_loaded().values()):
+            freeze_heap()  # the models just loaded are never garbage: no later collection walks them
         rec = project.record(vid)
         with rec.lock:
             fresh = self.pipeline.repropose(fresh, settings.proposals)
