@@ -42,6 +42,14 @@ def score_now(cb: Callbacks, vid: str) -> None:
     cb.state.queue.score(vid)
 
 
+def one_clip_with_questions(cb: Callbacks, classes: tuple[str, ...] = ("Diving",)) -> tuple[str, list[list[str]]]:
+    """The example clip added to cb's project with the questions of `classes`: (video id, question table)."""
+    table = rows_for_classes(list(classes), None)
+    cb.set_questions(table)
+    cb.add_uploads([str(EXAMPLE_CLIP)])
+    return next(iter(cb.project.videos)), table
+
+
 def test_adding_videos_and_the_limits(models, tmp_path):
     cb = make_callbacks(tmp_path, models, limits=AppLimits(max_duration_min=0.1))
     with pytest.raises(gr.Error, match=r"Not added: basketball.mp4 lasts 0.2 min, longer than this app's limit of "
@@ -97,10 +105,7 @@ def test_clip_proposes_and_only_adds_what_is_ticked(models, tmp_path):
 
 def test_scoring_stopping_and_the_status(models, tmp_path):
     cb = make_callbacks(tmp_path, models)
-    table = rows_for_classes(["Diving"], None)
-    cb.set_questions(table)
-    cb.add_uploads([str(EXAMPLE_CLIP)])
-    vid = next(iter(cb.project.videos))
+    vid, table = one_clip_with_questions(cb)
     with pytest.raises(gr.Error, match="open a video first"):
         cb.score(None, table)
     cb.score(vid, table)
@@ -127,10 +132,8 @@ def test_scoring_stopping_and_the_status(models, tmp_path):
 
 def test_a_model_that_cannot_load_says_how_to_point_at_local_weights(models, tmp_path):
     cb = make_callbacks(tmp_path, models, lvlm=str(tmp_path / "no-such-model"))
-    cb.set_questions(rows_for_classes(["Diving"], None))
-    cb.add_uploads([str(EXAMPLE_CLIP)])
-    vid = next(iter(cb.project.videos))
-    cb.score(vid, rows_for_classes(["Diving"], None))
+    vid, table = one_clip_with_questions(cb)
+    cb.score(vid, table)
     score_now(cb, vid)
     entry = cb.project.videos[vid]
     assert entry.status == "failed"
@@ -147,10 +150,7 @@ def test_export_before_any_result_says_what_to_do(models, tmp_path):
 
 def test_a_label_studio_export_without_a_media_url_names_the_field_that_fixes_it(models, tmp_path):
     cb = make_callbacks(tmp_path, models)
-    table = rows_for_classes(["Diving"], None)
-    cb.set_questions(table)
-    cb.add_uploads([str(EXAMPLE_CLIP)])
-    vid = next(iter(cb.project.videos))
+    vid, table = one_clip_with_questions(cb)
     cb.score(vid, table)
     score_now(cb, vid)
     with pytest.warns(UserWarning, match="fill in 'Media URL prefix' above") as caught:

@@ -524,14 +524,14 @@ def _decode_child(out, video: str, sampling: dict, parent: int) -> None:
     try:
         for chunk in video_io.sample(video, skipped=skipped, **sampling):
             if not send((_DecodeAhead._CHUNK, chunk)):
-                # An orphan: nobody reads the pipe, whose reading end this process holds too, so a
-                # flush would wait for ever. What it holds is dropped.
-                out.cancel_join_thread()
-                return
-        send((_DecodeAhead._END, skipped))
+                break  # an orphan
+        else:
+            send((_DecodeAhead._END, skipped))
     except BaseException as error:  # noqa: BLE001 - handed to the run, which raises it
         send((_DecodeAhead._ERROR, _portable(error)))
     if os.getppid() != parent:
+        # An orphan: nobody reads the pipe, whose reading end this process holds too, so a flush
+        # would wait for ever. What it holds is dropped.
         out.cancel_join_thread()
         return
     out.close()
