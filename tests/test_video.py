@@ -492,3 +492,63 @@ def test_damaged_copies_decode_or_raise_video_error(tmp_path: Path, cut: int | N
         start = time.monotonic()
         _exercise(path, backend)
         assert time.monotonic() - start < PER_FILE_LIMIT_S, backend
+
+
+def _bframe_clip(path: Path, n_frames: int = 120, rate: int = 30) -> Path:
+    """An H.264 clip with B-frames (libx264's defaults: 3 B-frames, pyramid), each frame different."""
+    w, h = 96, 64
+    with av.open(str(path), "w") as c:
+        s = c.add_stream("libx264", rate=rate)
+        s.width, s.height, s.pix_fmt = w, h, "yuv420p"
+        s.options = {"g": "48", "bf": "3"}
+        for i in range(n_frames):
+            img = np.zeros((h, w, 3), dtype=np.uint8)
+            img[:, : (i * 7) % w] = 200
+            img[..., 1] = (i * 11) % 256
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                c.mux(p)
+        for p in s.encode():
+            c.mux(p)
+    return path
+
+
+def _sampled(path: Path, fps: float):
+    info = video.probe(path)
+    skipped: list = []
+    chunks = list(video.sample(path, fps=fps, max_side=None, chunk=8, info=info, skipped=skipped))
+    return (np.concatenate([c.images for c in chunks]), np.concatenate([c.times_s for c in chunks]),
+            np.concatenate([c.indices for c in chunks]), skipped)
+
+
+def test_frames_left_undecoded_change_no_sample(tmp_path, monkeypatch):
+    """Sampling leaves undecoded the frames no sample shows (non-reference frames away from every
+    sample time): every image, time and skipped stretch is what decoding every frame gives, on real
+    clips, on B-frame clips, and on B-frame clips damaged at an anchor or at a B-frame."""
+    bframes = _bframe_clip(tmp_path / "bframes.mp4")
+    clips = [bframes, VFR, AVI, MKV, CFR_MP4, CORRUPTED, MOV_0, MOV_90, UNORDERED, DATA / "tests_data_test.mp4"]
+    clips += [flip_nal_length(bframes, tmp_path / f"damaged_{k}.mp4", at_s) for k, at_s in enumerate((1.0, 1.4, 2.5, 3.2))]
+    real = video._Undecoded
+    left: list[tuple[float, float]] = []
+
+    class Counted(real):
+        def add(self, start, end):
+            left.append((start, end))
+            super().add(start, end)
+
+    for clip in clips:
+        for fps in (1.0, 2.0, 7.5):
+            monkeypatch.setattr(video, "_Undecoded", Counted)
+            got = _sampled(clip, fps)
+            monkeypatch.setattr(video, "_Undecoded", lambda shows_nothing: real(lambda a, b: False))
+            every = _sampled(clip, fps)
+            what = f"{clip.name} at {fps} fps"
+            np.testing.assert_array_equal(got[1], every[1], err_msg=what)  # times (NaN: missing)
+            np.testing.assert_array_equal(got[2], every[2], err_msg=what)
+            assert got[3] == every[3], what  # the stretches decoding skipped
+            # After damage, the pixels FFmpeg makes up for what was lost depend on what it decoded
+            # before (both are guesses): up to the first damaged stretch, and on undamaged clips
+            # throughout, every pixel is the same.
+            first_damage = min((a for a, _ in got[3]), default=np.inf)
+            same = got[1] < first_damage - 1e-6
+            np.testing.assert_array_equal(got[0][same], every[0][same], err_msg=what)
+    assert len(left) > 100  # frames were left undecoded: the comparison is not between two equal runs

@@ -31,7 +31,8 @@ import hashlib
 import heapq
 import math
 import os
-from collections.abc import Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
@@ -81,6 +82,9 @@ JUMP_STEP_FACTOR = 1000
 # looked for during this many decoded frames (more than any decoder's frame-thread delay).
 HOLE_FRACTION = 0.5
 DAMAGE_WINDOW_FRAMES = 64
+# Undecoded frames: a packet's frame may be left undecoded when a frame read at most this many
+# packets before it comes later on screen (B-frames come right after the frame they lead up to).
+UNDECODED_LOOKBACK_PACKETS = 16
 # How many skipped stretches a sentence lists by time before it says "and N more".
 LISTED_SPANS = 5
 
@@ -463,20 +467,61 @@ class _Batch:
 _COUNTER_PTS_FORMATS = frozenset({"avi"})
 
 
-def _timed_frames(container: Any, stream: Any) -> Iterator[tuple[Any, float | None]]:
+class _Undecoded:
+    """Frames that sampling leaves undecoded.
+
+    A frame no other frame is predicted from (FFmpeg's non-reference frames: most B-frames, ~45% of
+    an H.264 stream with B-frames, ~40% of its decoding time) needs no decoding when no sample can
+    show it: when no sample time falls between its own time and that of a frame read before it
+    that comes after it on screen (the next frame on screen is no later than that one). The decoder
+    is asked to skip such a packet's frame if it is a non-reference one; the packet's time span is
+    kept, so that the gap it may leave is never taken for a lost stretch after a damaged packet.
+    `shows_nothing(a, b)`: no sample time in [a, b)."""
+
+    def __init__(self, shows_nothing: Callable[[float, float], bool]) -> None:
+        self.shows_nothing = shows_nothing
+        self._spans: list[tuple[float, float]] = []  # min-heap of (start, end) of frames maybe not decoded
+
+    def add(self, start: float, end: float) -> None:
+        heapq.heappush(self._spans, (start, end))
+
+    def before(self, t: float) -> Iterator[tuple[float, float]]:
+        """The spans of the frames maybe left undecoded that start before time t, in order (forgotten)."""
+        while self._spans and self._spans[0][0] < t - TIME_EPS_S:
+            yield heapq.heappop(self._spans)
+
+
+_UNDECODED = object()  # _timed_frames: a frame it may have left undecoded
+
+
+def _timed_frames(container: Any, stream: Any, undecoded: _Undecoded | None = None) -> Iterator[tuple[Any, float | None]]:
     """Decode `stream` from the current position; yield (frame, presentation time in s or None).
 
     A packet the decoder refuses, or a frame it marks corrupt, yields (None, its time or None) and
     decoding goes on with the next packet; a container that cannot be read further yields
-    (None, None) and ends."""
+    (None, None) and ends. With `undecoded`, frames no sample shows may go undecoded (see
+    _Undecoded) until the first damaged packet; after it, every frame is decoded. Each frame
+    maybe left undecoded comes as (_UNDECODED, (start, end)) where it would have come out: before
+    the first frame the decoder gives (good or corrupt) that comes after it on screen."""
     import av
 
     tb, origin = stream.time_base, _origin(stream)
     reorder = container.format is not None and container.format.name in _COUNTER_PTS_FORMATS
     pending: list[int] = []  # min-heap of packet timestamps not yet given to a frame (reorder only)
+    # Packet timestamps are presentation times except in `reorder` containers: only then can a
+    # frame's place on screen be known before it is decoded.
+    skipping = undecoded is not None and not reorder
+    recent: deque[int] = deque(maxlen=UNDECODED_LOOKBACK_PACKETS)
+    skip_mode = "DEFAULT"
+    first_shown: int | None = None  # the first frame decoded: nothing before it is left undecoded
 
     def seconds(ts: int | None) -> float | None:
         return float((ts - origin) * tb) if ts is not None else None
+
+    def ask_decoder(mode: str) -> None:
+        nonlocal skip_mode
+        if mode != skip_mode:
+            stream.codec_context.skip_frame = skip_mode = mode
 
     packets = container.demux(stream)
     while True:
@@ -489,12 +534,25 @@ def _timed_frames(container: Any, stream: Any) -> Iterator[tuple[Any, float | No
             return
         if reorder and packet.size and packet.pts is not None:
             heapq.heappush(pending, packet.pts)
+        if skipping:
+            skip = False
+            if packet.size and packet.pts is not None and first_shown is not None and packet.pts > first_shown:
+                later = min((ts for ts in recent if ts > packet.pts), default=None)
+                start = seconds(packet.pts)
+                skip = later is not None and undecoded.shows_nothing(start, seconds(later))
+                if skip:
+                    undecoded.add(start, start + float((packet.duration or 0) * tb))
+            if packet.size and packet.pts is not None:
+                recent.append(packet.pts)
+            ask_decoder("NONREF" if skip else "DEFAULT")
         try:
             frames = stream.decode(packet)  # the final empty packet flushes the decoder
         except (av.FFmpegError, OSError, ValueError):
             if reorder and packet.pts in pending:  # this packet will never give a frame
                 pending.remove(packet.pts)
                 heapq.heapify(pending)
+            skipping = False  # from a damaged packet on, every frame is decoded
+            ask_decoder("DEFAULT")
             yield None, seconds(packet.pts)
             continue
         for frame in frames:
@@ -502,6 +560,14 @@ def _timed_frames(container: Any, stream: Any) -> Iterator[tuple[Any, float | No
                 ts = heapq.heappop(pending)
             else:
                 ts = frame.pts if frame.pts is not None else frame.dts
+            if frame.is_corrupt and skipping:
+                skipping = False
+                ask_decoder("DEFAULT")
+            if first_shown is None and ts is not None and not frame.is_corrupt:
+                first_shown = ts
+            if undecoded is not None and ts is not None:
+                for span in undecoded.before(seconds(ts)):
+                    yield _UNDECODED, span
             yield (None if frame.is_corrupt else frame), seconds(ts)
 
 
@@ -533,6 +599,7 @@ class _PyAVBackend:
         spans = skipped if skipped is not None else []
         k = k_start  # next target t_k = k * step
         prev, prev_t, prev_dur = None, 0.0, nominal_frame_s
+        seen_end = 0.0  # where the last frame on the timeline ends, decoded or left undecoded
         # After a damaged packet (its error surfaces a few frames late with frame threads, so its
         # own timestamp says little), the first hole in the decoded timeline is what was lost.
         since_damage: int | None = None  # good frames decoded since the last damaged packet
@@ -551,6 +618,11 @@ class _PyAVBackend:
             batch.add(convert(frame), t, k)
             k += 1
 
+        def shows_nothing(a: float, b: float) -> bool:  # no sample time in [a, b), with slack
+            first = math.ceil((a - 2 * TIME_EPS_S) / step)
+            return first * step >= b + 2 * TIME_EPS_S
+
+        undecoded = _Undecoded(shows_nothing)
         with _open_pyav(path) as (container, stream):
             # Frame + slice threads: decoding is the bottleneck and FFmpeg's threads release the GIL.
             stream.thread_type = "AUTO"
@@ -564,15 +636,20 @@ class _PyAVBackend:
                                  "or re-copy it)") from None
             # Sequential decode, no per-sample seeking: with long GOPs every seek re-decodes from a
             # keyframe (measured 4x slower than decoding everything once).
-            for frame, t in _timed_frames(container, stream):
-                if frame is None:
+            for frame, t in _timed_frames(container, stream, undecoded):
+                if frame is _UNDECODED:  # a frame no sample shows, left undecoded: `t` is its span
+                    start, end = t
+                    if prev is None or start <= prev_t:
+                        continue
+                    t = start
+                elif frame is None:
                     since_damage = 0
                     continue
                 if t is None:
                     t = prev_t + prev_dur if prev is not None else 0.0
                 if prev is not None and t <= prev_t:
                     continue  # a duplicate or out-of-order timestamp cannot be "shown" later
-                expected = prev_t + prev_dur if prev is not None else 0.0
+                expected = seen_end if prev is not None else 0.0
                 hole = since_damage is not None and t > expected + hole_s
                 # Every target before this frame (before the hole, when one ends here) shows `prev`,
                 # or before the first frame, the first frame.
@@ -597,8 +674,12 @@ class _PyAVBackend:
                         since_damage = None  # the decoder concealed it: no frame was lost
                 if k >= n_targets:
                     break
+                if frame is _UNDECODED:  # on the timeline, but `prev` stays the frame to show
+                    seen_end = max(seen_end, end if end > start else start + nominal_frame_s)
+                    continue
                 prev, prev_t = frame, t
                 prev_dur = float(frame.duration * tb) if frame.duration else nominal_frame_s
+                seen_end = prev_t + prev_dur
         if prev is None:
             raise VideoError(f"{path} contains no decodable video frame (the file is damaged or in an "
                              "unsupported format); re-encode or re-copy it")
