@@ -498,3 +498,35 @@ def test_what_is_hidden_or_deleted_is_never_edited_and_n_goes_on_from_there(app,
         {i: key_of(iv) for i, iv in start.items() if i not in (second,)}
     assert not errors, errors
     page.close()
+
+
+def test_u_goes_on_to_the_next_unreviewed_interval_and_edits_nothing(app, browser):
+    """u / Shift+U: the next / previous interval nobody reviewed, past the accepted and rejected
+    ones (n and p visit every interval); at the end of the list it says so and stays."""
+    errors: list[str] = []
+    page = analysed_page(browser, app, errors)
+    page.select_option("#zeal-workspace select.zw-set", "all")
+    page.click("#zeal-workspace .zw-counts")
+    order = ws(page, "visibleIds()")
+    assert len(order) >= 3
+    for key in ("n", "a", "n", "r", "p"):  # accept the first, reject the second, back to the first
+        page.keyboard.press(key)
+    wait_saved(page)
+    before = intervals(page)
+    assert ws(page, "view().selected") == order[0]
+    assert [before[i]["state"] for i in order[:2]] == ["accepted", "rejected"]
+    page.keyboard.press("u")
+    firsts = [i for i in order if before[i]["state"] == "unreviewed"]
+    assert ws(page, "view().selected") == firsts[0] == order[2]
+    page.keyboard.press("Shift+U")  # none before it: it stays, and the notice says why
+    assert ws(page, "view().selected") == order[2]
+    wait_for(page, "() => { const n = document.querySelector('#zeal-workspace .zw-notice');"
+                   " return !n.hidden && n.textContent.includes('No unreviewed interval before'); }")
+    page.keyboard.press("u")
+    assert ws(page, "view().selected") == (firsts[1] if len(firsts) > 1 else order[2])
+    wait_saved(page)
+    page.reload()
+    wait_ready(page)
+    assert {i: key_of(iv) for i, iv in intervals(page).items()} == {i: key_of(iv) for i, iv in before.items()}
+    assert not errors, errors
+    page.close()

@@ -122,6 +122,8 @@ def test_carry_over_keeps_everything_a_person_touched_and_replaces_the_rest():
     assert [iv.id for iv in got].count(nudged.id) == 1  # the nudged proposal does not come back beside it
     assert report.kept == 4 and report.replaced == 1 and report.proposed == 2 and report.orphaned == ("B",)
     assert "kept 4 reviewed" in report.sentence()
+    fresh_shown = [iv for iv in out.intervals if not iv.reviewed and iv.in_review_set]
+    assert report.shown == len(fresh_shown) and f"{len(fresh_shown)} of them in the review set" in report.sentence()
     shown = {(iv.start_s, iv.end_s) for iv in got if iv.in_review_set and not iv.reviewed}
     assert shown == {(26, 29)}  # 4-9 overlaps the accepted 1-5
     # B was not analysed this time: its curves stay while the frames are the same, else are missing

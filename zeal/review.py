@@ -31,17 +31,21 @@ NOT_REJECTED = (UNREVIEWED, ACCEPTED)
 @dataclass(frozen=True)
 class CarryOver:
     """What a re-proposal did: kept = intervals a person touched (kept as they were), replaced =
-    unreviewed proposals dropped, proposed = new unreviewed proposals, orphaned = classes no longer
-    analysed whose reviewed intervals were kept (without curves)."""
+    unreviewed proposals dropped, proposed = new unreviewed proposals (the paper's full set),
+    shown = how many of those the review set shows, orphaned = classes no longer analysed whose
+    reviewed intervals were kept (without curves)."""
 
     kept: int
     replaced: int
     proposed: int
     orphaned: tuple[str, ...] = ()
+    shown: int | None = None
 
     def sentence(self) -> str:
         text = (f"kept {self.kept} reviewed interval(s), replaced {self.replaced} unreviewed proposal(s) "
                 f"with {self.proposed} new one(s)")
+        if self.shown is not None:
+            text += f", {self.shown} of them in the review set"
         if self.orphaned:
             text += f"; kept the reviewed intervals of {', '.join(self.orphaned)} (no longer analysed)"
         return text
@@ -127,12 +131,14 @@ def carry_over(old: Result | None, new: Result, suppressed: Iterable[str] = ()) 
     kept = [iv for iv in old_intervals if iv.reviewed]
     taken = {iv.id for iv in kept} | set(suppressed)
     classes = {}
-    proposed = 0
+    proposed = shown = 0
     for label, cls in new.classes.items():
         fresh = [iv for iv in cls.intervals if not iv.reviewed and iv.id not in taken]
         proposed += len(fresh)
         mine = [iv for iv in kept if iv.label == label]
-        classes[label] = ClassResult(cls.label, cls.query, cls.curves, _sorted(mark_review_set(mine + fresh)))
+        marked = mark_review_set(mine + fresh)
+        shown += sum(1 for iv in marked[len(mine):] if iv.in_review_set)
+        classes[label] = ClassResult(cls.label, cls.query, cls.curves, _sorted(marked))
     orphaned = []
     for label in dict.fromkeys(iv.label for iv in kept if iv.label not in new.classes):
         source = old.classes.get(label) if old is not None else None
@@ -142,7 +148,7 @@ def carry_over(old: Result | None, new: Result, suppressed: Iterable[str] = ()) 
         classes[label] = ClassResult(label, query, curves, _sorted([iv for iv in kept if iv.label == label]))
         orphaned.append(label)
     replaced = sum(1 for iv in old_intervals if not iv.reviewed)
-    report = CarryOver(kept=len(kept), replaced=replaced, proposed=proposed, orphaned=tuple(orphaned))
+    report = CarryOver(kept=len(kept), replaced=replaced, proposed=proposed, orphaned=tuple(orphaned), shown=shown)
     return Result(new.video, new.times_s, classes, new.settings, new.run), report
 
 

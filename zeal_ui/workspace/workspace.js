@@ -200,7 +200,7 @@ function createWorkspace(element, props, server, watch) {
   const timeline = h('div', { class: 'zw-timeline' }, tlHead, tlBody);
   const notice = h('div', { class: 'zw-notice', hidden: true, role: 'status' });
   const help = h('div', { class: 'zw-help', hidden: true, role: 'dialog', 'aria-label': 'Keyboard shortcuts' });
-  const empty = h('div', { class: 'zw-empty', text: 'No result yet: open a video in Setup, choose classes and press Run. The review workspace appears here.' });
+  const empty = h('div', { class: 'zw-empty', text: 'No result yet: add videos and choose classes in the Project tab; each video is scored by itself. The review workspace appears here.' });
   const videoSel = h('select', { class: 'zw-video-sel', title: 'The project\'s videos' });
   const droppedEl = h('span', { class: 'zw-dropped' });
   const projStatus = h('span', { class: 'zw-projstatus', 'aria-live': 'polite' });
@@ -960,7 +960,7 @@ function createWorkspace(element, props, server, watch) {
   function renderSelection() {
     const iv = selectedIv();
     if (!iv) {
-      selPanel.replaceChildren(h('span', { class: 'zw-hint', text: 'Click an interval (list or lane), or press n. Drag its edges on the lane; drag on an empty lane to draw one. ? lists every key.' }));
+      selPanel.replaceChildren(h('span', { class: 'zw-hint', text: 'Click an interval (list or lane), or press n (u: the next unreviewed one). Drag its edges on the lane; drag on an empty lane to draw one. ? lists every key.' }));
       return;
     }
     const c = W.classes[iv.cls];
@@ -1104,17 +1104,22 @@ function createWorkspace(element, props, server, watch) {
     setState(ids, 'accepted', `accept ${ids.length} ${W.classes[k].name} ≥ ${x}`);
     showNotice(`Accepted ${ids.length} interval(s) of ${W.classes[k].name} scoring at least ${x}. Ctrl+Z undoes it.`, 'info');
   }
-  function step(dir) {
+  // n / p: the next / previous interval of the list; u / U: the next / previous one nobody reviewed.
+  function step(dir, unreviewedOnly = false) {
     const list = W.visible;
     if (!list.length) return;
     const i = list.findIndex((iv) => iv.id === W.view.selected);
     let j;
-    if (i >= 0) j = clamp(i + dir, 0, list.length - 1);
+    if (i >= 0) j = i + dir;
     else if (W.anchor) {  // nothing selected since a delete or a hidden reject: on from there
       const after = firstAfter(list, W.anchor);
-      j = clamp(dir > 0 ? after : after - 1, 0, list.length - 1);
+      j = dir > 0 ? after : after - 1;
     } else j = dir > 0 ? 0 : list.length - 1;
-    select(list[j].id, { seek: 'start' });
+    if (unreviewedOnly) {
+      while (j >= 0 && j < list.length && list[j].state !== 'unreviewed') j += dir;
+      if (j < 0 || j >= list.length) { showNotice(`No unreviewed interval ${dir > 0 ? 'after' : 'before'} this one in the list.`, 'info'); return; }
+    }
+    select(list[clamp(j, 0, list.length - 1)].id, { seek: 'start' });
   }
   function firstAfter(list, at) {  // the index of the first interval of the list that comes after `at`
     let lo = 0, hi = list.length;
@@ -1268,7 +1273,7 @@ function createWorkspace(element, props, server, watch) {
     const keys = [
       ['Space', 'play / pause'], ['← / →', 'one video frame back / forward'], ['Shift+← / Shift+→', 'one sampled frame back / forward'],
       ['< / >', 'slower / faster (0.25x–4x)'], ['Home / End', 'jump to the selected interval\'s start / end'], ['l', 'loop the selected interval'],
-      ['n / p', 'next / previous interval'], ['Shift+N', 'the next video to review'], ['a / r', 'accept / reject the selected interval'],
+      ['n / p', 'next / previous interval'], ['u / Shift+U', 'next / previous unreviewed interval'], ['Shift+N', 'the next video to review'], ['a / r', 'accept / reject the selected interval'],
       ['[ / ]', 'start one sampled frame earlier / later'], ['{ / }', 'end one sampled frame earlier / later'],
       ['b / e', 'set the start / end to the play head'], ['s', 'split at the play head'], ['m', 'merge with the next interval of its class'],
       ['Delete / Backspace', 'delete the selected interval'], ['i', 'new interval at the play head (shown class)'],
@@ -1536,7 +1541,7 @@ function createWorkspace(element, props, server, watch) {
   video.addEventListener('pause', () => { renderToggles(); updateTime(currentT()); drawTimeline(); saveView(); });
   video.addEventListener('seeked', () => { updateTime(currentT()); drawTimeline(); saveView(); });
   video.addEventListener('ratechange', () => { speedSel.value = String(video.playbackRate); });
-  video.addEventListener('error', () => { if (W.videoUrl) showNotice('The video cannot be played in this browser (the intervals and curves still work). Open the video again in Setup.', 'warn'); });
+  video.addEventListener('error', () => { if (W.videoUrl) showNotice('The video cannot be played in this browser (the intervals and curves still work); an H.264 MP4 copy of it plays in every browser.', 'warn'); });
   video.addEventListener('keydown', (ev) => { if ([' ', 'ArrowLeft', 'ArrowRight'].includes(ev.key)) ev.preventDefault(); });
 
   // ---- keys ----
@@ -1561,6 +1566,8 @@ function createWorkspace(element, props, server, watch) {
       case 'n': step(1); break;
       case 'N': nextUnreviewed(); break;
       case 'p': step(-1); break;
+      case 'u': step(1, true); break;
+      case 'U': step(-1, true); break;
       case 'a': act('accept'); break;
       case 'r': act('reject'); break;
       case '[': nudge('start', -1); break;
