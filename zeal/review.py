@@ -14,8 +14,8 @@ proposals; everything a person touched stays, by id (`carry_over`). Plain Python
 from __future__ import annotations
 
 import bisect
-from operator import attrgetter
 from dataclasses import dataclass, field, replace
+from operator import attrgetter
 from typing import Any, Iterable, Sequence
 
 import numpy as np

@@ -494,7 +494,8 @@ class _Undecoded:
 _UNDECODED = object()  # _timed_frames: a frame it may have left undecoded
 
 
-def _timed_frames(container: Any, stream: Any, undecoded: _Undecoded | None = None) -> Iterator[tuple[Any, float | None]]:
+def _timed_frames(container: Any, stream: Any,
+                  undecoded: _Undecoded | None = None) -> Iterator[tuple[Any, float | None]]:
     """Decode `stream` from the current position; yield (frame, presentation time in s or None).
 
     A packet the decoder refuses, or a frame it marks corrupt, yields (None, its time or None) and
