@@ -166,7 +166,10 @@ def test_the_annotators_whole_job(app, browser, tmp_path):
                    " return !n.hidden && n.textContent.includes('kept 4 reviewed'); }")
     open_tab(page, "setup")
     page.wait_for_selector("#zeal-videos .zv-status[title*='kept 4 reviewed']", timeout=WAIT_MS)
-    open_tab(page, "review")
+    # opening the Review tab looks at the videos at once (not at the next timed look, 1-5 s later),
+    # so a run that ended meanwhile shows without a wait
+    with page.expect_request(lambda r: "component_server" in r.url and '"videos"' in (r.post_data or ""), timeout=500):
+        open_tab(page, "review")
     before_reload = intervals(page)
 
     # Reload: the same intervals and the undo history come back; undo and redo still work.

@@ -1683,7 +1683,16 @@ function createWorkspace(element, props, server, watch) {
   }
   window.addEventListener('resize', fit);
   loadPrefs();
-  new ResizeObserver(() => { fit(); if (W.loaded) { layout(); drawTimeline(); renderList(); } }).observe(root);
+  let inSight = false;
+  new ResizeObserver(() => {
+    fit();
+    // Just brought into sight (the Review tab opened): what changed meanwhile (a run that ended)
+    // is asked for at once, not at the next timed look.
+    const now = root.offsetParent !== null;
+    if (now && !inSight) lookAtVideos();
+    inSight = now;
+    if (W.loaded) { layout(); drawTimeline(); renderList(); }
+  }).observe(root);
   // The lanes' box settles after the tab is shown (the player's size comes later): rows follow it.
   new ResizeObserver(() => { if (W.loaded) drawTimeline(); }).observe(lanesBox);
   fit();
