@@ -522,8 +522,9 @@ def _sampled(path: Path, fps: float):
 
 def test_frames_left_undecoded_change_no_sample(tmp_path, monkeypatch):
     """Sampling leaves undecoded the frames no sample shows (non-reference frames away from every
-    sample time): every image, time and skipped stretch is what decoding every frame gives, on real
-    clips, on B-frame clips, and on B-frame clips damaged at an anchor or at a B-frame."""
+    sample time): every time, index and skipped stretch, and every image up to the first damaged
+    stretch, is what decoding every frame gives, on real clips, on a B-frame clip, and on copies of
+    it damaged at an anchor or at a B-frame."""
     bframes = _bframe_clip(tmp_path / "bframes.mp4")
     clips = [bframes, VFR, AVI, MKV, CFR_MP4, CORRUPTED, MOV_0, MOV_90, UNORDERED, DATA / "tests_data_test.mp4"]
     clips += [flip_nal_length(bframes, tmp_path / f"damaged_{k}.mp4", at_s) for k, at_s in enumerate((1.0, 1.4, 2.5, 3.2))]

@@ -537,13 +537,13 @@ def _timed_frames(container: Any, stream: Any,
             heapq.heappush(pending, packet.pts)
         if skipping:
             skip = False
-            if packet.size and packet.pts is not None and first_shown is not None and packet.pts > first_shown:
-                later = min((ts for ts in recent if ts > packet.pts), default=None)
-                start = seconds(packet.pts)
-                skip = later is not None and undecoded.shows_nothing(start, seconds(later))
-                if skip:
-                    undecoded.add(start, start + float((packet.duration or 0) * tb))
             if packet.size and packet.pts is not None:
+                if first_shown is not None and packet.pts > first_shown:
+                    later = min((ts for ts in recent if ts > packet.pts), default=None)
+                    start = seconds(packet.pts)
+                    skip = later is not None and undecoded.shows_nothing(start, seconds(later))
+                    if skip:
+                        undecoded.add(start, start + float((packet.duration or 0) * tb))
                 recent.append(packet.pts)
             ask_decoder("NONREF" if skip else "DEFAULT")
         try:

@@ -1613,6 +1613,7 @@ function createWorkspace(element, props, server, watch) {
   // ---- what tests and benchmarks may read (window.zealWorkspace) ----
   function expose() {
     if (window.zealWorkspace && window.zealWorkspace.__W === W) return;
+    const seen = (iv) => ({ ...toDict(iv), visible: ivVisible(iv), version: iv.v });  // an interval as a test reads it
     window.zealWorkspace = {
       __W: W,
       ready: () => W.loaded && !!W.data, video: () => W.video, videos: () => W.videos.slice(), open: (id) => openVideo(id), rev: () => W.rev,
@@ -1621,8 +1622,8 @@ function createWorkspace(element, props, server, watch) {
       firstPaintMs: () => W.firstPaintMs, reproposeMs: () => W.reproposeMs, requests: () => W.requests,
       view: () => ({ ...W.view, duration: W.duration, fps: W.fps, times: W.times.length, playhead: video.currentTime,
         paused: video.paused, rate: video.playbackRate }),
-      intervals: () => Array.from(W.ivs.values(), (iv) => ({ ...toDict(iv), visible: ivVisible(iv), version: iv.v })),
-      interval: (id) => { const iv = W.ivs.get(id); return iv ? { ...toDict(iv), visible: ivVisible(iv), version: iv.v } : null; },
+      intervals: () => Array.from(W.ivs.values(), seen),
+      interval: (id) => (W.ivs.has(id) ? seen(W.ivs.get(id)) : null),
       visibleIds: () => W.visible.map((iv) => iv.id),
       counts,
       geometry: () => ({ gutter: GUTTER, plotW: plotW(), lanes: W.geo ? W.geo.lanes : [], rowH: W.geo ? W.geo.rowH : 0, scroll: lanesBox.scrollTop }),
