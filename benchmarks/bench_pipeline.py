@@ -132,12 +132,13 @@ OVERLAP_SPEEDUP = 1.3      # target: overlapped at least this many times faster 
 DECODE_STAGE = STAGE["sample"]
 
 
-def make_config(arch: str, cache_dir: Path, fps: float, chunk: int = 16, decode_ahead: int = 2):
+def make_config(arch: str, cache_dir: Path, fps: float, chunk: int = 16, decode_ahead: int = 2,
+                decode_threads: int | None = None):
     """ZealConfig with the tiny CLIP and the tiny LVLM of `arch` on CPU (built on first use)."""
     from tests.tiny_models import tiny_config
 
-    return tiny_config(common.tiny(), cache_dir, arch, video={"fps": fps, "chunk": chunk,
-                                                              "decode_ahead": decode_ahead})
+    return tiny_config(common.tiny(), cache_dir, arch, video={"fps": fps, "chunk": chunk, "decode_ahead": decode_ahead,
+                                                              "decode_threads": decode_threads})
 
 
 def timed_run(config, video: Path, classes: list[str]) -> tuple[Clock, float, Any]:
@@ -193,6 +194,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     ap.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     ap.add_argument("--repeats", type=int, default=3, help="sequential + overlapped pairs (medians)")
     ap.add_argument("--decode-ahead", type=int, default=2, help="chunks decoded ahead in the overlapped run")
+    ap.add_argument("--decode-threads", type=int, default=None,
+                    help="the overlapped run's decoder threads (default: chosen per run, see VideoConfig)")
     ap.add_argument("--quick", action="store_true", help="a 1-minute video, one repeat")
     args = ap.parse_args(argv)
     if args.quick:
@@ -203,7 +206,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     video = common.make_clip(args.minutes * 60, *CLIP_SIZE, rate=CLIP_RATE)
     cache_dir = common.OUT_DIR / "pipeline_cache"
     configs = {"sequential": make_config(args.arch, cache_dir, args.fps, decode_ahead=0),
-               "overlapped": make_config(args.arch, cache_dir, args.fps, decode_ahead=args.decode_ahead)}
+               "overlapped": make_config(args.arch, cache_dir, args.fps, decode_ahead=args.decode_ahead,
+                                         decode_threads=args.decode_threads)}
     runs: dict[str, list] = {name: [] for name in configs}
     for _ in range(args.repeats):  # in turn, so a load that comes and goes hits both alike
         for name, config in configs.items():

@@ -31,15 +31,16 @@ from typing import Any, Callable
 from benchmarks import common  # noqa: E402
 from benchmarks.common import fmt  # noqa: E402
 
-ORDER = ["proposals", "video", "scoring", "clip", "pipeline", "memory", "presets"]
+ORDER = ["proposals", "video", "scoring", "clip", "pipeline", "handoff", "memory", "presets"]
 FULL_ARGS: dict[str, list[str]] = {
-    "proposals": [], "video": ["--minutes", "60"], "scoring": [], "clip": [], "pipeline": [], "memory": [],
-    "presets": []}
+    "proposals": [], "video": ["--minutes", "60"], "scoring": [], "clip": [], "pipeline": [], "handoff": [],
+    "memory": [], "presets": []}
 QUICK_ARGS: dict[str, list[str]] = {
     "proposals": ["--frames", "3600", "--repeats", "3"],
     "video": ["--minutes", "1", "--repeats", "1"],
     "scoring": ["--ks", "3", "--repeats", "1"],
-    "clip": ["--quick"], "pipeline": ["--quick"], "memory": ["--quick"], "presets": ["--quick"]}
+    "clip": ["--quick"], "pipeline": ["--quick"], "handoff": ["--chunks", "8", "--repeats", "1"],
+    "memory": ["--quick"], "presets": ["--quick"]}
 
 # Targets of issue 7, as used in the summary
 PROPOSALS_MAX_S = 0.2
@@ -123,6 +124,14 @@ def sum_clip(rows: list[dict]) -> Summary:
             ["device", "batch", "frames", "frames/s", "vs batch 1", "preprocessing share"], out)
 
 
+def sum_handoff(rows: list[dict]) -> Summary:
+    out = [[r["handoff"], r["wall_s"], r["consumer_cpu_s"], r["child_cpu_s"], f"{r['consumer_vs_shared']:.1f}x",
+            f"{r['child_vs_shared']:.1f}x"] for r in rows]
+    mb = rows[0].get("mb", 0) if rows else 0
+    return (f"Chunks from the decoding child to the run, {mb:.0f} MB (baseline: shared memory; the issue sets no number)",
+            ["handoff", "wall s", "consumer CPU s", "child CPU s", "consumer vs shared", "child vs shared"], out)
+
+
 def sum_pipeline(rows: list[dict]) -> Summary:
     out = []
     for r in rows:
@@ -163,7 +172,7 @@ def sum_presets(rows: list[dict]) -> Summary:
 
 SUMMARIES: dict[str, Callable[[list[dict]], Summary]] = {
     "proposals": sum_proposals, "video": sum_video, "scoring": sum_scoring,
-    "clip": sum_clip, "pipeline": sum_pipeline, "memory": sum_memory, "presets": sum_presets}
+    "clip": sum_clip, "pipeline": sum_pipeline, "handoff": sum_handoff, "memory": sum_memory, "presets": sum_presets}
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

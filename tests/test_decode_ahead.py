@@ -48,29 +48,36 @@ def make_config(tiny, cache_dir, decode_ahead, chunk=CHUNK, decode_in="thread"):
 
 class WrappedVideo:
     """The zeal.video module as the pipeline sees it, with sample() wrapped: it counts the chunks the
-    real decoder produced, and before chunk number `at` it sleeps `delay_s` or raises `error`."""
+    real decoder produced (in a file, so that a decoding child's count is seen too) and the decoder
+    threads it was asked for, and before chunk number `at` it sleeps `delay_s` or raises `error`."""
 
-    def __init__(self, real, at=None, delay_s=0.0, error=None):
-        self._real, self.at, self.delay_s, self.error = real, at, delay_s, error
-        self.produced = 0
+    def __init__(self, real, log: Path, at=None, delay_s=0.0, error=None):
+        self._real, self.log, self.at, self.delay_s, self.error = real, log, at, delay_s, error
+        self.threads = []
 
     def __getattr__(self, name):
         return getattr(self._real, name)
 
+    @property
+    def produced(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
     def sample(self, *args, **kwargs):
+        self.threads.append(kwargs.get("threads"))
         for index, chunk in enumerate(self._real.sample(*args, **kwargs)):
             if index == self.at:
                 time.sleep(self.delay_s)
                 if self.error is not None:
                     raise self.error
-            self.produced += 1
+            with self.log.open("a") as f:
+                f.write(".")
             yield chunk
 
 
 @pytest.fixture
-def wrapped(monkeypatch):
+def wrapped(monkeypatch, tmp_path):
     def install(**kwargs):
-        video = WrappedVideo(pipeline_module.video_io, **kwargs)
+        video = WrappedVideo(pipeline_module.video_io, tmp_path / "produced.log", **kwargs)
         monkeypatch.setattr(pipeline_module, "video_io", video)
         return video
     return install
@@ -125,9 +132,11 @@ def test_decoding_ahead_gives_exactly_the_results_and_cache_of_decoding_in_turn(
     assert wait_for_no_decoder() == [] and wait_for_no_child() == []
 
 
-def test_the_decoder_runs_at_most_decode_ahead_chunks_ahead(tiny, video, tmp_path, wrapped):
-    """A slow scorer: the decoder fills the queue and waits; it never holds more than decode_ahead
-    chunks plus the one it is handing over (memory stays flat however long the video)."""
+@pytest.mark.parametrize("decode_in", ["thread", "process"])
+def test_the_decoder_runs_at_most_decode_ahead_chunks_ahead(tiny, video, tmp_path, wrapped, decode_in):
+    """A slow scorer: the decoder fills the queue (or, in a child, the shared slots) and waits; it never
+    holds more than decode_ahead chunks plus the one it is handing over (memory stays flat however
+    long the video)."""
     depth = 2
     source = wrapped()
     lead = []
@@ -137,7 +146,7 @@ def test_the_decoder_runs_at_most_decode_ahead_chunks_ahead(tiny, video, tmp_pat
             time.sleep(0.3)  # the decoder has time to run as far ahead as it may
             lead.append(source.produced - -(-done // CHUNK))
 
-    ZealPipeline.from_config(make_config(tiny, tmp_path / "cache", depth)).run(
+    ZealPipeline.from_config(make_config(tiny, tmp_path / "cache", depth, decode_in=decode_in)).run(
         video, classes=CLASSES, known_classes=True, progress=slow_progress)
     assert source.produced == 6
     assert max(lead) == depth + 1  # it did decode ahead, and no further
@@ -248,10 +257,12 @@ def test_without_a_child_process_a_thread_decodes(tiny, video, tmp_path, monkeyp
 ORPHAN_SCRIPT = """
 import os, sys
 from zeal import video as video_io
-from zeal.pipeline import _DecodeInProcess
+from zeal.decode_ahead import DecodeInProcess
 path = sys.argv[1]
-sampling = {"fps": 10.0, "max_side": None, "chunk": 4, "backend": "pyav", "info": video_io.probe(path)}  # chunks larger than a pipe holds
-ahead = _DecodeInProcess(path, sampling, 1, None, [])
+info = video_io.probe(path)
+sampling = {"fps": 10.0, "max_side": None, "chunk": 4, "backend": "pyav", "info": info}  # chunks larger than a pipe holds
+ahead = DecodeInProcess(lambda into: video_io.sample(path, skipped=into, **sampling), 1, None, [], path,
+                        (4, *video_io.image_shape(info, None)) if sys.argv[2] == "shared" else None)
 chunks = iter(ahead.__enter__())
 next(chunks)  # the child decodes on, into a queue nobody will empty
 print(ahead._process.pid, flush=True)
@@ -259,9 +270,11 @@ os.kill(os.getpid(), 9)  # the run is killed: no clean-up of any kind
 """
 
 
-def test_a_decoding_child_whose_run_was_killed_ends(tmp_path):
+@pytest.mark.parametrize("handover", ["pipe", "shared"])
+def test_a_decoding_child_whose_run_was_killed_ends(tmp_path, handover):
     """SIGKILL of the run (the app killed while scoring): its decoding child must not live on, also
-    when what it has decoded is more than the pipe to its dead parent holds."""
+    when what it has decoded is more than the pipe to its dead parent holds, or when it waits for a
+    free slot of shared memory."""
     import subprocess
     import sys
 
@@ -269,7 +282,7 @@ def test_a_decoding_child_whose_run_was_killed_ends(tmp_path):
 
     clip = write_clip(tmp_path / "wide.mp4", 120, size=(640, 360), rate=25)
     root = Path(__file__).resolve().parents[1]
-    done = subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT, str(clip)], cwd=root, capture_output=True,
+    done = subprocess.run([sys.executable, "-c", ORPHAN_SCRIPT, str(clip), handover], cwd=root, capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == -signal.SIGKILL, done.stderr
     pid = int(done.stdout.split()[0])
@@ -284,3 +297,25 @@ def test_a_decoding_child_whose_run_was_killed_ends(tmp_path):
         time.sleep(0.2)
     os.kill(pid, signal.SIGKILL)
     raise AssertionError(f"the decoding child {pid} outlived its killed run by 20 s")
+
+
+def test_the_decoder_leaves_the_models_on_this_cpu_their_cores(tiny, video, tmp_path, wrapped):
+    """Beside models on this CPU the decoder gets the cores torch leaves free (at least one); decoding
+    in turn, or with a user's VideoConfig.decode_threads, it gets what was asked (0: FFmpeg's choice)."""
+    import torch
+
+    cores = len(os.sched_getaffinity(0))
+    source = wrapped()
+    for ahead, threads in ((2, None), (0, None), (2, 3)):
+        config = make_config(tiny, tmp_path / f"cache{len(source.threads)}", ahead)
+        config.video.decode_threads = threads
+        ZealPipeline.from_config(config).run(video, classes=CLASSES, known_classes=True)
+    assert source.threads == [max(1, cores - torch.get_num_threads()), 0, 3]
+
+
+def test_decoder_threads_without_models_on_this_cpu_are_ffmpegs_choice():
+    from zeal.decode_ahead import decoder_threads
+
+    assert decoder_threads(None, overlapped=True, models_on_cpu=False) == 0  # a GPU or a server scores
+    assert decoder_threads(None, overlapped=False, models_on_cpu=True) == 0
+    assert decoder_threads(2, overlapped=True, models_on_cpu=True) == 2

@@ -105,6 +105,47 @@ def test_frames_of_different_sizes(arch, scorers):
                                atol=TOLERANCE, rtol=0)
 
 
+class CountingProcessor:
+    """A scorer's processor, counting its calls; `alter` changes the pixels of calls with several images
+    (as a processor whose batched output differed from its single-image one would)."""
+
+    def __init__(self, real, alter=False):
+        self._real, self.alter, self.calls = real, alter, []
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append(len(kwargs["images"]))
+        out = self._real(*args, **kwargs)
+        if self.alter and len(kwargs["images"]) > 1:
+            out["pixel_values"] = out["pixel_values"] + 1
+        return out
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_frames_of_one_size_go_through_the_processor_at_once(arch, scorers, references):
+    loaded = scorers[arch]
+    scorer = LVLMScorer(loaded.model, loaded.processor, loaded.model_id, frames_per_batch=2)
+    counting = scorer.processor = CountingProcessor(loaded.processor)
+    first = scorer.p_yes(_images(), TEXTS)
+    assert counting.calls == [3, 1]  # the three frames at once, then one alone: the check, once
+    again = scorer.p_yes(_images(), TEXTS)
+    assert counting.calls[2:] == [3]
+    for got in (first, again):
+        np.testing.assert_allclose(got, references[arch], atol=TOLERANCE, rtol=0)
+
+
+@pytest.mark.parametrize("arch", ["llava_onevision", "qwen2_vl"])
+def test_a_processor_whose_batch_differs_is_called_per_frame(arch, scorers, references):
+    loaded = scorers[arch]
+    scorer = LVLMScorer(loaded.model, loaded.processor, loaded.model_id, frames_per_batch=2)
+    counting = scorer.processor = CountingProcessor(loaded.processor, alter=True)
+    np.testing.assert_allclose(scorer.p_yes(_images(), TEXTS), references[arch], atol=TOLERANCE, rtol=0)
+    scorer.p_yes(_images(), TEXTS)
+    assert counting.calls == [3, 1, 1, 1, 1] + [1, 1, 1]  # checked once, found different: per frame since
+
+
 @pytest.mark.parametrize("arch", ["llava_onevision", "qwen2_vl"])
 def test_uncached_fallback_equals_plain_forward(arch, scorers, references):
     class NoCache(LVLMScorer):

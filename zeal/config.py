@@ -87,6 +87,7 @@ PROPOSAL_RANGES = {
 FPS_RANGE = Range(0.0, 1000.0, open_lo=True)  # a video's own rate bounds it further (zeal.video)
 DECODE_IN = ("process", "thread")  # where VideoConfig.decode_ahead decodes: a child process (Linux) or a thread
 VIDEO_RANGES = {"fps": FPS_RANGE, "chunk": Range(1, 4096, whole=True), "decode_ahead": Range(0, 64, whole=True)}
+DECODE_THREADS_RANGE = Range(0, 256, whole=True)
 MAX_SIDE_RANGE = Range(1, 65536, whole=True)
 TOP_K_RANGE = Range(1, 200, whole=True)  # at most MAX_CLASSES classes are analysed
 CLIP_RANGES = {"top_k": TOP_K_RANGE, "n_filter_frames": Range(1, 1000, whole=True),
@@ -129,7 +130,9 @@ class VideoConfig:
     pixels after decode (None keeps the original); backend: "pyav" or "decord"; chunk: frames per chunk;
     decode_ahead: chunks decoded ahead while the models score the current one (0 decodes and scores in
     turn; memory holds at most decode_ahead + 2 chunks); decode_in: "process" (a forked child on Linux,
-    sharing no GIL with the models; a thread elsewhere) or "thread"."""
+    sharing no GIL with the models; a thread elsewhere) or "thread"; decode_threads: the decoder's
+    threads (None: chosen per run, all cores unless models on this CPU score beside it, then the
+    cores torch leaves free; 0: FFmpeg's choice)."""
 
     fps: float = 1.0
     max_side: int | None = 768
@@ -137,12 +140,16 @@ class VideoConfig:
     chunk: int = 16
     decode_ahead: int = 2
     decode_in: str = "process"
+    decode_threads: int | None = None
 
     def __post_init__(self) -> None:
         check_ranges("video", self, VIDEO_RANGES)
         if self.decode_in not in DECODE_IN:
             raise ConfigError(f"decode_in must be one of {DECODE_IN}, got {self.decode_in!r}")
         self.fps = float(self.fps)  # 2 and 2.0 must give the same cache keys
+        if self.decode_threads is not None and not DECODE_THREADS_RANGE.holds(self.decode_threads):
+            raise ConfigError(f"video setting out of range: decode_threads={self.decode_threads!r} (allowed: "
+                              f"None or {DECODE_THREADS_RANGE.describe()})")
         if self.max_side is not None and not MAX_SIDE_RANGE.holds(self.max_side):
             raise ConfigError(f"video setting out of range: max_side={self.max_side!r} (allowed: None or "
                               f"{MAX_SIDE_RANGE.describe()})")
@@ -342,7 +349,7 @@ def with_overrides(config: ZealConfig, **sections: dict[str, Any]) -> ZealConfig
 
 # Settings that change how fast a run goes but not a single score or interval: left out of a
 # result's run key, so a run resumed with other batch sizes still counts as the same run.
-SPEED_ONLY = {"video": ("chunk", "decode_ahead", "decode_in"), "clip": ("device", "batch_size"),
+SPEED_ONLY = {"video": ("chunk", "decode_ahead", "decode_in", "decode_threads"), "clip": ("device", "batch_size"),
               "lvlm": ("device", "dtype", "frames_per_batch", "max_in_flight", "request_timeout_s", "max_retries")}
 
 

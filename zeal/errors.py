@@ -6,6 +6,13 @@ class ZealError(Exception):
     """Base of every error caused by the user's input or environment (not by a bug)."""
 
 
+CANCELLED_MESSAGE = "analysis cancelled; frames scored so far are cached and will be reused"
+
+
+class Cancelled(ZealError):
+    """The caller asked the run to stop; everything scored so far is in the cache."""
+
+
 class ConfigError(ZealError, ValueError):
     """A setting has a value the engine cannot use."""
 

@@ -7,11 +7,7 @@ what is new, and a different model never gets another model's scores.
 from __future__ import annotations
 
 import copy
-import multiprocessing
 import os
-import queue
-import signal
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -22,7 +18,8 @@ import numpy as np
 from zeal import video as video_io
 from zeal.cache import ScoreCache, cache_key
 from zeal.config import ProposalParams, ZealConfig, get_preset, result_settings
-from zeal.errors import ConfigError, VideoError, ZealError
+from zeal.decode_ahead import decode_ahead, decoder_threads
+from zeal.errors import CANCELLED_MESSAGE, Cancelled, ConfigError, ZealError
 from zeal.proposals import normalize, propose
 from zeal.queries import ActionQuery, QuerySet, lookup, prompt_text
 from zeal.review import CarryOver, carry_over, mark_review_set, unique_ids
@@ -35,18 +32,6 @@ CancelFn = Callable[[], bool]
 
 # A long run writes its partial curves to the cache this often, so a crash loses at most this much.
 FLUSH_INTERVAL_S = 20.0
-# While the scorer waits for the decoder, it asks cancel() this often; the decoder thread looks this
-# often whether it should stop.
-CANCEL_POLL_S = 0.05
-# A forked child decodes (VideoConfig.decode_in='process') only on Linux: fork is unsafe on macOS, absent on Windows.
-FORK_AVAILABLE = sys.platform.startswith("linux")
-CANCELLED_MESSAGE = "analysis cancelled; frames scored so far are cached and will be reused"
-
-
-class Cancelled(ZealError):
-    """The caller asked the run to stop; everything scored so far is in the cache."""
-
-
 @dataclass
 class _Series:
     """A per-frame array being filled in time order, starting from what the cache already had."""
@@ -322,12 +307,14 @@ class ZealPipeline:
                 if n:
                     self.cache.put(s.key, s.values()[:n], times[:n], complete and n == len(times))
 
-        sampling = {"fps": v.fps, "max_side": v.max_side, "chunk": v.chunk, "backend": v.backend, "info": info}
-        # a daemonic process (a multiprocessing.Pool worker) may not start children: a thread decodes there
-        if v.decode_ahead and v.decode_in == "process" and FORK_AVAILABLE and not multiprocessing.current_process().daemon:
-            ahead: _DecodeAhead = _DecodeInProcess(video, sampling, v.decode_ahead, cancel, skipped)
-        else:
-            ahead = _DecodeAhead(lambda: video_io.sample(video, skipped=skipped, **sampling), v.decode_ahead, cancel)
+        scorers = [*([self.lvlm] if text_series else []), *([self.clip] if emb_series is not None else [])]
+        on_cpu = any(getattr(getattr(s, "device", None), "type", None) == "cpu" for s in scorers)  # a server's: no
+        threads = decoder_threads(v.decode_threads, v.decode_ahead > 0, on_cpu)
+        sampling = {"fps": v.fps, "max_side": v.max_side, "chunk": v.chunk, "backend": v.backend, "info": info,
+                    "threads": threads}
+        ahead = decode_ahead(lambda into: video_io.sample(video, skipped=into, **sampling), v.decode_ahead,
+                             v.decode_in, cancel, skipped if skipped is not None else [], video,
+                             (v.chunk, *video_io.image_shape(info, v.max_side)))
         try:
             with ahead as chunks:
                 for chunk in chunks:
@@ -363,200 +350,6 @@ def _video_path(video: object) -> str:
     if isinstance(video, (str, os.PathLike)) and str(video).strip():
         return str(video)
     raise ConfigError(f"video must be the path of a video file, got {video!r}")
-
-
-class _DecodeAhead:
-    """The chunks of `decode()` in order, decoded by a background thread at most `depth` chunks ahead
-    of the consumer (depth 0: decoded in the consumer's thread, one chunk at a time).
-
-    A decoding error reaches the consumer as soon as the chunks decoded before it are taken, as it
-    would without the thread; while the consumer waits for a chunk it asks cancel() every
-    CANCEL_POLL_S and raises Cancelled at once. Leaving the `with` block (normally, by an error or a
-    cancel) stops the thread: it decodes nothing after the chunk it is on.
-    """
-
-    _CHUNK, _END, _ERROR = "chunk", "end", "error"
-
-    def __init__(self, decode: Callable[[], Iterable], depth: int, cancel: CancelFn | None) -> None:
-        self._decode, self._depth, self._cancel = decode, depth, cancel
-        self._queue: queue.Queue = queue.Queue(maxsize=max(1, depth))
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> Iterable:
-        if self._depth == 0:
-            return self._decode()
-        self._thread = threading.Thread(target=self._produce, name="zeal-decode-ahead", daemon=True)
-        self._thread.start()
-        return self._consume()
-
-    def __exit__(self, *exc_info) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._drain()
-        # A producer waiting on the full queue ends within CANCEL_POLL_S; one in the middle of a chunk
-        # finishes that chunk, drops it and ends by itself: a cancel does not wait for it.
-        self._thread.join(2 * CANCEL_POLL_S)
-        self._drain()
-
-    def _drain(self) -> None:
-        try:
-            while True:
-                self._queue.get_nowait()
-        except queue.Empty:
-            pass
-
-    def _put(self, item: tuple) -> bool:
-        """Hand one item to the consumer; False when asked to stop first."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=CANCEL_POLL_S)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        chunks = None
-        try:
-            chunks = iter(self._decode())
-            for chunk in chunks:
-                if not self._put((self._CHUNK, chunk)):
-                    return
-            self._put((self._END, None))
-        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which raises it
-            self._put((self._ERROR, error))
-        finally:
-            close = getattr(chunks, "close", None)
-            if close is not None:  # the decoder's file is closed by the thread that used it
-                close()
-
-    def _consume(self):
-        while True:
-            try:
-                kind, value = self._queue.get(timeout=CANCEL_POLL_S)
-            except queue.Empty:
-                if self._cancel is not None and self._cancel():
-                    raise Cancelled(CANCELLED_MESSAGE) from None
-                self._check_producer()
-                continue
-            if kind == self._END:
-                self._ended(value)
-                return
-            if kind == self._ERROR:
-                raise value
-            yield value
-
-    def _ended(self, value) -> None:
-        """The producer's last word (the child process sends the stretches it skipped)."""
-
-    def _check_producer(self) -> None:
-        """Raise when the producer is gone without a last word (a child process that crashed)."""
-
-
-class _DecodeInProcess(_DecodeAhead):
-    """As _DecodeAhead, with the decoder in a forked child process: it shares no GIL with the scoring (a
-    decoding thread waits for the GIL at every decoded frame, ~30 per sampled one, while the models run
-    Python), and a decoder that crashes on a damaged file ends only the child, with a clear error. The
-    bounded queue holds at most `depth` chunks; the child ends when the run does or its parent is gone."""
-
-    def __init__(self, video, sampling: dict, depth: int, cancel: CancelFn | None, skipped: list | None) -> None:
-        super().__init__(lambda: video_io.sample(video, skipped=skipped, **sampling), depth, cancel)
-        context = multiprocessing.get_context("fork")
-        self._in_thread = self._queue
-        self._queue = context.Queue(maxsize=max(1, depth))
-        self._skipped = skipped
-        self._video = video
-        self._process = context.Process(target=_decode_child, args=(self._queue, str(video), sampling, os.getpid()),
-                                        name="zeal-decode", daemon=True)
-
-    def __enter__(self) -> Iterable:
-        try:
-            self._process.start()
-        except OSError:  # no child to be had (memory, process limits): a thread decodes instead
-            self._queue.close()
-            self._queue, self._process = self._in_thread, None
-            return super().__enter__()
-        return self._consume()
-
-    def __exit__(self, *exc_info) -> None:
-        if self._process is None:
-            super().__exit__(*exc_info)
-            return
-        if self._process.is_alive():
-            self._process.terminate()
-        self._process.join(5.0)
-        self._queue.close()
-        self._queue.cancel_join_thread()  # chunks nobody will take: do not wait to flush them
-
-    def _ended(self, skipped) -> None:
-        if self._process is not None and self._skipped is not None:
-            self._skipped.extend(skipped)
-
-    def _check_producer(self) -> None:
-        if self._process is not None and not self._process.is_alive() and self._queue.empty():
-            raise VideoError(f"decoding {self._video} stopped: the decoder process ended with code "
-                             f"{self._process.exitcode} (a damaged file? re-encode it, or set "
-                             "VideoConfig(decode_in='thread'))")
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def _decode_child(out, video: str, sampling: dict, parent: int) -> None:
-    """The decoding child process: sample() into `out`, then ("end", skipped) or ("error", error)."""
-    _end_with_parent()
-    if os.getppid() != parent:  # the run was gone before that took hold
-        out.cancel_join_thread()
-        return
-    skipped: list = []
-
-    def send(item) -> bool:
-        while os.getppid() == parent:  # an orphan (its run was killed) stops
-            try:
-                out.put(item, timeout=1.0)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    try:
-        for chunk in video_io.sample(video, skipped=skipped, **sampling):
-            if not send((_DecodeAhead._CHUNK, chunk)):
-                break  # an orphan
-        else:
-            send((_DecodeAhead._END, skipped))
-    except BaseException as error:  # noqa: BLE001 - handed to the run, which raises it
-        send((_DecodeAhead._ERROR, _portable(error)))
-    if os.getppid() != parent:
-        # An orphan: nobody reads the pipe, whose reading end this process holds too, so a flush
-        # would wait for ever. What it holds is dropped.
-        out.cancel_join_thread()
-        return
-    out.close()
-    out.join_thread()  # all of it sent before the child exits
-
-
-def _end_with_parent() -> None:
-    """Ask Linux to kill this process when the thread that forked it ends: a run killed with SIGKILL
-    (the app killed while scoring) leaves no decoder behind, wherever the decoder is stuck."""
-    try:
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
-    except (OSError, AttributeError):  # not Linux's libc: the parent check in send() remains
-        pass
-
-
-def _portable(error: BaseException) -> ZealError:
-    """An error of the decoding child as one the parent can unpickle and show."""
-    if isinstance(error, ZealError):
-        try:
-            return type(error)(*error.args)
-        except TypeError:
-            pass
-    return VideoError(f"decoding failed: {type(error).__name__}: {error}")
 
 
 def _resolve_queries(classes: Sequence[str] | str | None, queries: QuerySet | None) -> QuerySet:

@@ -185,6 +185,19 @@ def _output_size(info: VideoInfo, max_side: int | None) -> tuple[int, int]:
     return w, h
 
 
+def _upright_shape(size: tuple[int, int], rotation: int) -> tuple[int, int, int]:
+    """[H, W, 3] of an image of `size` (width, height, before rotation) turned upright."""
+    w, h = size
+    if rotation % 180 == QUARTER_TURN_DEG:
+        w, h = h, w
+    return h, w, 3
+
+
+def image_shape(info: VideoInfo, max_side: int | None) -> tuple[int, int, int]:
+    """[H, W, 3] of every image `sample` gives for this video and max_side."""
+    return _upright_shape(_output_size(info, _check_max_side(max_side)), info.rotation)
+
+
 def _upright(image: np.ndarray, rotation: int) -> np.ndarray:
     """Turn an [H, W, 3] image `rotation` degrees clockwise (np.rot90 turns counter-clockwise)."""
     quarter_turns = (rotation // QUARTER_TURN_DEG) % 4
@@ -198,10 +211,7 @@ def _stack(images: list[np.ndarray], times: list[float], indices: list[int], siz
     if images:
         arr = np.stack(images)
     else:  # no frame: keep the shape contract [0, H, W, 3]
-        w, h = size
-        if rotation % 180 == QUARTER_TURN_DEG:
-            w, h = h, w
-        arr = np.zeros((0, h, w, 3), dtype=np.uint8)
+        arr = np.zeros((0, *_upright_shape(size, rotation)), dtype=np.uint8)
     return Frames(images=arr, times_s=np.asarray(times, dtype=np.float64),
                   indices=np.asarray(indices, dtype=np.int64))
 
@@ -407,7 +417,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
 
 class _Backend(Protocol):
     def sample(self, path: Path, info: VideoInfo, fps: float, max_side: int | None,
-               chunk: int, skipped: list[tuple[float, float]]) -> Iterator[Frames]: ...
+               chunk: int, skipped: list[tuple[float, float]], threads: int = 0) -> Iterator[Frames]: ...
 
     def frames_at(self, path: Path, info: VideoInfo, times_s: np.ndarray,
                   max_side: int | None) -> Frames: ...
@@ -432,10 +442,7 @@ class _Converter:
 
     def blank(self) -> np.ndarray:
         """The image of a missing sample: black, at the output size (upright)."""
-        w, h = self.size
-        if self.rotation % 180 == QUARTER_TURN_DEG:
-            w, h = h, w
-        return np.zeros((h, w, 3), dtype=np.uint8)
+        return np.zeros(_upright_shape(self.size, self.rotation), dtype=np.uint8)
 
 
 class _Batch:
@@ -507,6 +514,8 @@ def _timed_frames(container: Any, stream: Any,
     import av
 
     tb, origin = stream.time_base, _origin(stream)
+    # int * int / int is rounded once, as float(Fraction) is, at a fraction of its cost per frame
+    num, den = tb.numerator, tb.denominator
     reorder = container.format is not None and container.format.name in _COUNTER_PTS_FORMATS
     pending: list[int] = []  # min-heap of packet timestamps not yet given to a frame (reorder only)
     # Packet timestamps are presentation times except in `reorder` containers: only then can a
@@ -517,7 +526,7 @@ def _timed_frames(container: Any, stream: Any,
     first_shown: int | None = None  # the first frame decoded: nothing before it is left undecoded
 
     def seconds(ts: int | None) -> float | None:
-        return float((ts - origin) * tb) if ts is not None else None
+        return (ts - origin) * num / den if ts is not None else None
 
     def ask_decoder(mode: str) -> None:
         nonlocal skip_mode
@@ -543,7 +552,7 @@ def _timed_frames(container: Any, stream: Any,
                     start = seconds(packet.pts)
                     skip = later is not None and undecoded.shows_nothing(start, seconds(later))
                     if skip:
-                        undecoded.add(start, start + float((packet.duration or 0) * tb))
+                        undecoded.add(start, start + (packet.duration or 0) * num / den)
                 recent.append(packet.pts)
             ask_decoder("NONREF" if skip else "DEFAULT")
         try:
@@ -576,14 +585,15 @@ class _PyAVBackend:
     """Sequential decode with FFmpeg through PyAV; exact timestamps, bounded memory."""
 
     def sample(self, path: Path, info: VideoInfo, fps: float, max_side: int | None,
-               chunk: int, skipped: list[tuple[float, float]]) -> Iterator[Frames]:
-        return self.sample_range(path, info, fps, max_side, chunk, skipped=skipped)
+               chunk: int, skipped: list[tuple[float, float]], threads: int = 0) -> Iterator[Frames]:
+        return self.sample_range(path, info, fps, max_side, chunk, skipped=skipped, threads=threads)
 
     def sample_range(self, path: Path, info: VideoInfo, fps: float, max_side: int | None, chunk: int,
                      k_start: int = 0, k_stop: int | None = None,
-                     skipped: list[tuple[float, float]] | None = None) -> Iterator[Frames]:
+                     skipped: list[tuple[float, float]] | None = None, threads: int = 0) -> Iterator[Frames]:
         """Samples k_start <= k < k_stop only; seeks to the keyframe before t_{k_start} when k_start > 0.
-        Stretches that could not be decoded are appended to `skipped` as (start_s, end_s).
+        Stretches that could not be decoded are appended to `skipped` as (start_s, end_s). threads:
+        FFmpeg's decoding threads (0: its own choice, one per core and one more).
 
         The whole file is one range in `sample`; benchmarks/bench_video.py decodes several ranges
         in parallel processes with it.
@@ -627,6 +637,7 @@ class _PyAVBackend:
         with _open_pyav(path) as (container, stream):
             # Frame + slice threads: decoding is the bottleneck and FFmpeg's threads release the GIL.
             stream.thread_type = "AUTO"
+            stream.codec_context.thread_count = threads
             tb = stream.time_base
             try:
                 if k_start > 0:  # lands on the keyframe at or before t_{k_start}: exact from there
@@ -679,7 +690,7 @@ class _PyAVBackend:
                     seen_end = max(seen_end, end if end > start else start + nominal_frame_s)
                     continue
                 prev, prev_t = frame, t
-                prev_dur = float(frame.duration * tb) if frame.duration else nominal_frame_s
+                prev_dur = frame.duration * tb.numerator / tb.denominator if frame.duration else nominal_frame_s
                 seen_end = prev_t + prev_dur
         if prev is None:
             raise VideoError(f"{path} contains no decodable video frame (the file is damaged or in an "
@@ -789,7 +800,7 @@ class _DecordBackend:
     """decord 0.6 (optional): frame indices from decord's own timestamps; refuses files where those
     timestamps are invalid (AVI) rather than returning wrong times."""
 
-    def _reader(self, path: Path, info: VideoInfo, max_side: int | None) -> Any:
+    def _reader(self, path: Path, info: VideoInfo, max_side: int | None, threads: int = 0) -> Any:
         try:
             import decord
         except ImportError:
@@ -799,7 +810,7 @@ class _DecordBackend:
         if info.rotation % 180 == QUARTER_TURN_DEG:
             w, h = h, w  # decord applies rotation itself and takes the display (rotated) size
         try:
-            return decord.VideoReader(str(path), ctx=decord.cpu(0), width=w, height=h)
+            return decord.VideoReader(str(path), ctx=decord.cpu(0), width=w, height=h, num_threads=threads)
         except (decord.DECORDError, RuntimeError) as e:
             raise VideoError(f"decord cannot open {path}: {_reason(e)}") from None
 
@@ -839,8 +850,8 @@ class _DecordBackend:
         return out
 
     def sample(self, path: Path, info: VideoInfo, fps: float, max_side: int | None,
-               chunk: int, skipped: list[tuple[float, float]]) -> Iterator[Frames]:
-        vr = self._reader(path, info, max_side)
+               chunk: int, skipped: list[tuple[float, float]], threads: int = 0) -> Iterator[Frames]:
+        vr = self._reader(path, info, max_side, threads)
         ts = self._timestamps(path, vr, info)
         frame_s = 1.0 / info.fps if info.fps > 0 else 0.0
         targets = np.arange(expected_samples(info, fps), dtype=np.float64) / fps
@@ -919,7 +930,7 @@ def _backend(name: str) -> _Backend:
 
 def sample(path: str | os.PathLike[str], fps: float = 1.0, max_side: int | None = None, chunk: int = 16,
            backend: str = DEFAULT_BACKEND, *, info: VideoInfo | None = None,
-           skipped: list[tuple[float, float]] | None = None) -> Iterator[Frames]:
+           skipped: list[tuple[float, float]] | None = None, threads: int = 0) -> Iterator[Frames]:
     """Yield the frames shown at t_k = k / fps seconds (k = 0, 1, ... while t_k <= duration), in chunks.
 
     Each Frames holds at most `chunk` frames: images [n, H, W, 3] uint8 RGB upright, scaled so that
@@ -928,6 +939,7 @@ def sample(path: str | os.PathLike[str], fps: float = 1.0, max_side: int | None 
     missing sample (one in a stretch that could not be decoded; its image is black and must not be
     used); indices [n] int64 = k. Memory is bounded by one chunk. `info` (from `probe`) skips
     probing again. `skipped`: a list that receives every stretch (start_s, end_s) decoding skipped.
+    threads: the decoder's threads (0: FFmpeg's choice, about one per core).
     fps must not exceed the video's own frame rate (`check_sampling_rate`).
     Raises VideoError for unreadable files and for a file with no decodable frame.
     """
@@ -938,7 +950,9 @@ def sample(path: str | os.PathLike[str], fps: float = 1.0, max_side: int | None 
     p = _check_path(path)
     info = info if info is not None else probe(p)
     fps = check_sampling_rate(info, fps)
-    return impl.sample(p, info, fps, max_side, int(chunk), skipped if skipped is not None else [])
+    if int(threads) < 0:
+        raise ConfigError(f"threads must be 0 (the decoder's choice) or more, got {threads}")
+    return impl.sample(p, info, fps, max_side, int(chunk), skipped if skipped is not None else [], int(threads))
 
 
 def frames_at(path: str | os.PathLike[str], times_s: Sequence[float] | np.ndarray, max_side: int | None = None,
